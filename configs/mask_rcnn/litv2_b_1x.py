@@ -1,0 +1,9 @@
+# Mask R-CNN + FPN with a LITv2-B backbone, COCO 1x (paper: 47.3 box AP / 42.6 mask AP).
+_base_ = './litv2_s_1x.py'
+checkpoint = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_b.pth'
+model = dict(
+    backbone=dict(
+        arch='base',
+        drop_path_rate=0.3,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, trusted=True)),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

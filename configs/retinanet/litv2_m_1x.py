@@ -1,0 +1,7 @@
+# RetinaNet + FPN with a LITv2-M backbone, COCO 1x (paper: 46.0 box AP).
+_base_ = './litv2_s_1x.py'
+checkpoint = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_m.pth'
+model = dict(
+    backbone=dict(
+        arch='medium',
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, trusted=True)))

@@ -1,0 +1,29 @@
+# RetinaNet + FPN with a LITv2-S backbone, COCO 1x (paper: 44.0 box AP).
+# The paper's recipe: AdamW lr 1e-4, weight decay 1e-4 (none on norms), 12 epochs with
+# steps at 8 and 11, 2 images x 8 GPUs; FPN from stage 2 (start_level 1), extra convs on
+# the input, 5 levels. Mixed precision: tools/train.py --amp.
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
+
+# The authors' ImageNet weights; a local path works too. Their release files pickle a
+# yacs config beside the weights, hence the explicit opt-in for this trusted file.
+checkpoint = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth'
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='LITv2',
+        arch='small',
+        alpha=0.9,
+        local_ws=(0, 0, 2, 1),
+        drop_path_rate=0.2,
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, trusted=True)),
+    neck=dict(in_channels=[96, 192, 384, 768], start_level=1, add_extra_convs='on_input',
+              num_outs=5))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4),
+    paramwise_cfg=dict(norm_decay_mult=0.))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,46 @@
+"""Config helpers shared by the tools."""
+
+
+def _datasets(dataset_cfg):
+    """Yield the leaf dataset configs of a (possibly wrapped) dataset config."""
+    if dataset_cfg is None:
+        return
+    if 'datasets' in dataset_cfg:  # ConcatDataset
+        for ds in dataset_cfg['datasets']:
+            yield from _datasets(ds)
+    elif 'dataset' in dataset_cfg:  # RepeatDataset, ClassBalancedDataset, ...
+        yield from _datasets(dataset_cfg['dataset'])
+    else:
+        yield dataset_cfg
+
+
+def set_data_root(cfg, data_root):
+    """Point every dataloader and evaluator of ``cfg`` at ``data_root`` (in place).
+
+    Dataset ``data_root`` fields are replaced; evaluator paths (``ann_file``) that started
+    with a dataset's old root are rebased onto the new one. Returns ``cfg``.
+    """
+    data_root = data_root if data_root.endswith('/') else data_root + '/'
+    old_roots = set()
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        for ds in _datasets(loader.get('dataset')):
+            if ds.get('data_root') is not None:
+                old_roots.add(ds['data_root'])
+            ds['data_root'] = data_root
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(key)
+        if not evaluators:
+            continue
+        for ev in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+            ann = ev.get('ann_file')
+            if not ann:
+                continue
+            for old in sorted(old_roots, key=len, reverse=True):
+                if ann.startswith(old):
+                    ev['ann_file'] = data_root + ann[len(old):].lstrip('/')
+                    break
+    cfg['data_root'] = data_root
+    return cfg

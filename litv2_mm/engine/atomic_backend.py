@@ -1,0 +1,35 @@
+"""A local file backend whose writes are atomic: a kill while saving never leaves a
+half-written checkpoint under the final name."""
+import os
+import os.path as osp
+import tempfile
+
+from mmengine.fileio import LocalBackend, register_backend
+
+
+@register_backend('atomic_local')
+class AtomicLocalBackend(LocalBackend):
+    """``LocalBackend`` that writes to a temporary file in the target folder, fsyncs it and
+    renames it over the target (``os.replace`` is atomic on POSIX)."""
+
+    def put(self, obj, filepath):
+        self._atomic_write(obj, filepath, 'wb')
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        self._atomic_write(obj.encode(encoding), filepath, 'wb')
+
+    @staticmethod
+    def _atomic_write(data, filepath, mode):
+        folder = osp.dirname(osp.abspath(filepath))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(filepath), suffix='.tmp')
+        try:
+            with os.fdopen(fd, mode) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filepath)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise

@@ -1,0 +1,41 @@
+"""Distributed training without a GPU (gloo), through mmengine's own launcher path.
+
+mmengine 0.10.7 assumes a GPU under the pytorch launcher: ``init_dist`` calls
+``torch.cuda.set_device`` and the DDP wrapper gets ``device_ids=[LOCAL_RANK]``, both of
+which fail on a CPU. On a machine with CUDA nothing here changes anything.
+"""
+import torch
+import torch.distributed as torch_dist
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` that accepts a CPU module (``device_ids`` dropped)."""
+
+    def __init__(self, module, device_ids=None, **kwargs):
+        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
+        super().__init__(module=module, device_ids=None if on_cpu else device_ids, **kwargs)
+
+
+def prepare_cpu_distributed(cfg):
+    """When a distributed launcher runs on a machine without CUDA, start the process group
+    (``env://`` variables from torchrun) with the configured backend and use
+    :class:`CPUDistributedDataParallel`. Returns True if it did so."""
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return False
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    backend = dist_cfg.get('backend', 'nccl')
+    if backend != 'gloo':
+        raise ValueError(f"env_cfg.dist_cfg.backend={backend!r} needs GPUs; without CUDA pass "
+                         "--cfg-options env_cfg.dist_cfg.backend=gloo")
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f'--launcher {cfg.launcher} without CUDA is not supported; on CPU '
+                         'nodes use torchrun (tools/dist_train.sh, --launcher pytorch)')
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo')
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper['type'] = 'CPUDistributedDataParallel'
+    cfg.model_wrapper_cfg = wrapper
+    return True

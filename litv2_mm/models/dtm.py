@@ -1,0 +1,84 @@
+"""Deformable Token Merging (DTM, from LITv1): 2x2 stride-2 deformable conv with bias,
+offsets from a zero-initialised 2x2 stride-2 conv, then BatchNorm and GELU.
+
+Pure PyTorch, CPU and CUDA, forward and backward: the deformed sampling points are drawn
+with one ``grid_sample`` call (bilinear, zeros outside the map, as every DCN does), which
+turns the deformable conv into a plain 2x2 stride-2 conv over the sampled map.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def deform_conv2x2_s2(x, offset, weight, bias=None):
+    """2x2, stride 2, no padding deformable conv (DCN v1, one offset group).
+
+    Args:
+        x: (B, C, H, W) input, H and W >= 2.
+        offset: (B, 8, H // 2, W // 2), per tap (row-major over the 2x2 kernel) (dy, dx),
+            the layout of ``mmcv.ops.deform_conv2d``.
+        weight: (C_out, C, 2, 2); bias: (C_out,) or None.
+
+    Returns:
+        (B, C_out, H // 2, W // 2).
+    """
+    B, C, H, W = x.shape
+    Ho, Wo = H // 2, W // 2
+    # Base sampling position of tap (ki, kj) for output (i, j): (2i + ki, 2j + kj); laid out
+    # on a (2*Ho, 2*Wo) grid so that a stride-2 conv reads exactly the four taps.
+    rows = torch.arange(2 * Ho, device=x.device, dtype=x.dtype)
+    cols = torch.arange(2 * Wo, device=x.device, dtype=x.dtype)
+    # offset (B, [ki, kj, dy/dx], Ho, Wo) -> (B, Ho, ki, Wo, kj, 2) -> (B, 2Ho, 2Wo, 2)
+    off = offset.view(B, 2, 2, 2, Ho, Wo).permute(0, 4, 1, 5, 2, 3).reshape(B, 2 * Ho, 2 * Wo, 2)
+    py = off[..., 0] + rows.view(1, -1, 1)
+    px = off[..., 1] + cols.view(1, 1, -1)
+    # grid_sample, align_corners=False: pixel p sits at (2p + 1) / size - 1.
+    grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)
+    sampled = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+    return F.conv2d(sampled, weight, bias, stride=2)
+
+
+class DeformConv2x2(nn.Module):
+    """The deformable conv of DTM, with the authors' key names: ``weight``, ``bias``,
+    ``conv_offset.{weight,bias}``."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 2, 2))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        self.conv_offset = nn.Conv2d(in_channels, 8, 2, stride=2)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        bound = 1 / (self.weight[0].numel() ** 0.5)
+        nn.init.uniform_(self.bias, -bound, bound)
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
+
+    def forward(self, x):
+        """(B, C, H, W), H, W >= 2 -> (B, C_out, H // 2, W // 2)."""
+        return deform_conv2x2_s2(x, self.conv_offset(x), self.weight, self.bias)
+
+
+class DeformableTokenMerging(nn.Module):
+    """Tokens (B, H*W, C) on an H x W map -> (B, H'*W', C_out), H' = max(H // 2, 1).
+
+    An odd map loses its last row/column (as a plain 2x2 stride-2 conv would); a map
+    smaller than 2 x 2 is zero-padded to 2 rather than failing.
+    """
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.dconv = DeformConv2x2(in_channels, out_channels)
+        self.norm_layer = nn.BatchNorm2d(out_channels)
+        self.act_layer = nn.GELU()
+
+    def forward(self, x, H, W):
+        B, N, C = x.shape
+        x = x.transpose(1, 2).reshape(B, C, H, W)
+        if H < 2 or W < 2:
+            x = F.pad(x, (0, max(2 - W, 0), 0, max(2 - H, 0)))
+        x = self.act_layer(self.norm_layer(self.dconv(x)))
+        _, _, Ho, Wo = x.shape
+        return x.flatten(2).transpose(1, 2), Ho, Wo

@@ -1,0 +1,271 @@
+"""LITv2 backbone: one class for mmdet, mmseg and mmpretrain (registered in mmengine's root
+``MODELS``, which the three libraries' registries look up)."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn.bricks import DropPath
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.registry import MODELS
+
+from .convffn import ConvFFN
+
+from .dtm import DeformableTokenMerging
+from .hilo import HiLoAttention
+from .reference import ReferenceDeformableTokenMerging, ReferenceHiLoAttention
+
+IMPLEMENTATIONS = {
+    'fast': (HiLoAttention, DeformableTokenMerging),
+    'reference': (ReferenceHiLoAttention, ReferenceDeformableTokenMerging),
+}
+
+
+class PatchEmbed(nn.Module):
+    """4x4 stride-4 conv + LayerNorm. (B, 3, H, W) -> tokens (B, H'*W', C), H' = ceil(H / 4).
+
+    The image is zero-padded on the right and bottom to a multiple of 4 first.
+    """
+
+    def __init__(self, in_channels, embed_dims, patch_size=4):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(embed_dims)
+
+    def forward(self, x):
+        H, W = x.shape[-2:]
+        p = self.patch_size
+        if H % p or W % p:
+            x = F.pad(x, (0, (-W) % p, 0, (-H) % p))
+        x = self.proj(x)
+        Hs, Ws = x.shape[-2:]
+        return self.norm(x.flatten(2).transpose(1, 2)), Hs, Ws
+
+
+class LITv2Block(nn.Module):
+    """``x + DropPath(HiLo(LN(x)))`` (attention stages only), then ``x + DropPath(ConvFFN(LN(x)))``.
+
+    Tokens (B, H*W, C) -> (B, H*W, C).
+    """
+
+    def __init__(self, dim, num_heads, window_size, alpha, mlp_ratio=4., qkv_bias=True,
+                 qk_scale=None, drop=0., attn_drop=0., drop_path=0., attn_cls=HiLoAttention):
+        super().__init__()
+        self.has_attn = window_size > 0
+        if self.has_attn:
+            self.norm1 = nn.LayerNorm(dim)
+            self.attn = attn_cls(dim, num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale,
+                                 attn_drop=attn_drop, proj_drop=drop, window_size=window_size,
+                                 alpha=alpha)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = ConvFFN(dim, int(dim * mlp_ratio), drop=drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+
+    def forward(self, x, H, W):
+        if self.has_attn:
+            x = x + self.drop_path(self.attn(self.norm1(x), H, W))
+        return x + self.drop_path(self.mlp(self.norm2(x), H, W))
+
+
+class LITv2Stage(nn.Module):
+    """Blocks of one stage, then (except the last stage) deformable token merging."""
+
+    def __init__(self, dim, depth, num_heads, window_size, alpha, drop_paths, downsample_cls=None,
+                 with_cp=False, **block_kwargs):
+        super().__init__()
+        self.with_cp = with_cp
+        self.blocks = nn.ModuleList([
+            LITv2Block(dim, num_heads, window_size, alpha, drop_path=drop_paths[j], **block_kwargs)
+            for j in range(depth)
+        ])
+        self.downsample = downsample_cls(dim, dim * 2) if downsample_cls else None
+
+    def forward(self, x, H, W):
+        """Returns (stage output (B, H*W, C), merged tokens or None, H', W')."""
+        for blk in self.blocks:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(blk, x, H, W, use_reentrant=False)
+            else:
+                x = blk(x, H, W)
+        if self.downsample is None:
+            return x, None, H, W
+        merged, Ho, Wo = self.downsample(x, H, W)
+        return x, merged, Ho, Wo
+
+
+@MODELS.register_module()
+class LITv2(BaseModule):
+    """LITv2 (Pan et al., "Fast Vision Transformers with HiLo Attention", NeurIPS 2022).
+
+    Args:
+        arch (str | dict): 'small' | 'medium' | 'base' (or 's' | 'm' | 'b'), or a dict with
+            ``embed_dims`` (int), ``depths`` and ``num_heads`` (4 ints each).
+        in_channels (int): image channels. Default 3.
+        alpha (float): share of HiLo heads given to Lo-Fi, in [0, 1]. Default 0.9.
+        local_ws (Sequence[int]): HiLo window per stage, 0 = stage without attention,
+            1 = plain multi-head attention. Default (0, 0, 2, 1).
+        mlp_ratio (float): ConvFFN expansion. Default 4.
+        qkv_bias (bool), qk_scale (float | None): attention projections.
+        drop_rate, attn_drop_rate, drop_path_rate (float): regularisation; stochastic depth
+            rises linearly from 0 to ``drop_path_rate`` over all blocks.
+        out_indices (Sequence[int]): stages whose outputs (strides 4/8/16/32) are returned.
+        out_norms (bool): LayerNorms ``norm1..norm3`` on stage outputs 2-4, as the authors'
+            dense-prediction backbone has them. Default True.
+        frozen_stages (int): -1 = train all; k >= 0 freezes the stem and stages 1..k
+            (parameters frozen, kept in eval mode).
+        norm_eval (bool): keep the DTM BatchNorms in eval mode while training.
+        with_cp (bool): activation checkpointing of every block.
+        impl (str): 'fast' (default) or 'reference' (plain matmul + softmax, mmcv DCN).
+        init_cfg (dict | None): ``dict(type='Pretrained', checkpoint=PATH_OR_URL,
+            prefix=None | 'backbone.', trusted=False)`` loads the authors' ImageNet, COCO or
+            ADE20K weights or a checkpoint of ours; every key that does not load is logged.
+    """
+
+    arch_zoo = {
+        **dict.fromkeys(['s', 'small'], dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))),
+        **dict.fromkeys(['m', 'medium'], dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))),
+        **dict.fromkeys(['b', 'base'], dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))),
+    }
+
+    def __init__(self, arch='small', in_channels=3, alpha=0.9, local_ws=(0, 0, 2, 1), mlp_ratio=4.,
+                 qkv_bias=True, qk_scale=None, drop_rate=0., attn_drop_rate=0., drop_path_rate=0.2,
+                 out_indices=(0, 1, 2, 3), out_norms=True, frozen_stages=-1, norm_eval=False,
+                 with_cp=False, impl='fast', init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        arch = self._resolve_arch(arch)
+        self.embed_dims = arch['embed_dims']
+        self.depths = tuple(arch['depths'])
+        self.num_heads = tuple(arch['num_heads'])
+        self.num_stages = len(self.depths)
+        self._check_args(in_channels, alpha, local_ws, out_indices, frozen_stages,
+                         drop_path_rate, impl)
+        self.in_channels = in_channels
+        self.alpha = alpha
+        self.local_ws = tuple(local_ws)
+        self.out_indices = tuple(sorted(i % self.num_stages for i in out_indices))
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.impl = impl
+        attn_cls, merge_cls = IMPLEMENTATIONS[impl]
+        self.channels = tuple(self.embed_dims * 2 ** i for i in range(self.num_stages))
+
+        self.patch_embed = PatchEmbed(in_channels, self.embed_dims)
+        self.pos_drop = nn.Dropout(drop_rate)
+        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        self.layers = nn.ModuleList()
+        for i, depth in enumerate(self.depths):
+            start = sum(self.depths[:i])
+            self.layers.append(LITv2Stage(
+                self.channels[i], depth, self.num_heads[i], self.local_ws[i], alpha,
+                drop_paths=dpr[start:start + depth],
+                downsample_cls=merge_cls if i < self.num_stages - 1 else None, with_cp=with_cp,
+                mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
+                attn_drop=attn_drop_rate, attn_cls=attn_cls))
+        self.out_norms = out_norms
+        if out_norms:
+            for i in self.out_indices:
+                if i > 0:
+                    self.add_module(f'norm{i}', nn.LayerNorm(self.channels[i]))
+        self._freeze_stages()
+
+    def _resolve_arch(self, arch):
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in self.arch_zoo:
+                raise ValueError(f'LITv2: unknown arch {arch!r}; choose one of '
+                                 f'{sorted(set(self.arch_zoo))} or pass a dict')
+            return dict(self.arch_zoo[key])
+        if not isinstance(arch, dict):
+            raise TypeError(f'LITv2: arch must be a str or a dict, got {type(arch).__name__}')
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+        if missing:
+            raise ValueError(f'LITv2: arch dict lacks {sorted(missing)}')
+        if len(arch['depths']) != 4 or len(arch['num_heads']) != 4:
+            raise ValueError(f"LITv2: arch depths and num_heads need 4 entries, got "
+                             f"depths={arch['depths']}, num_heads={arch['num_heads']}")
+        return arch
+
+    def _check_args(self, in_channels, alpha, local_ws, out_indices, frozen_stages,
+                    drop_path_rate, impl):
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f'LITv2: in_channels must be a positive int, got {in_channels!r}')
+        if not 0. <= float(alpha) <= 1.:
+            raise ValueError(f'LITv2: alpha must lie in [0, 1], got {alpha!r}')
+        if len(local_ws) != self.num_stages or any(not isinstance(s, int) or s < 0 for s in local_ws):
+            raise ValueError(f'LITv2: local_ws needs {self.num_stages} ints >= 0 '
+                             f'(0 = no attention, 1 = plain MSA), got {local_ws!r}')
+        for i, heads in enumerate(self.num_heads):
+            dim = self.embed_dims * 2 ** i
+            if heads < 1 or dim % heads:
+                raise ValueError(f'LITv2: num_heads[{i}]={heads} must divide the stage width {dim}')
+        for i in out_indices:
+            if not isinstance(i, int) or not -self.num_stages <= i < self.num_stages:
+                raise ValueError(f'LITv2: out_indices entry {i!r} out of range '
+                                 f'[0, {self.num_stages - 1}]')
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'LITv2: frozen_stages must lie in [-1, {self.num_stages}], '
+                             f'got {frozen_stages!r}')
+        if not 0. <= drop_path_rate < 1.:
+            raise ValueError(f'LITv2: drop_path_rate must lie in [0, 1), got {drop_path_rate!r}')
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f'LITv2: impl must be one of {sorted(IMPLEMENTATIONS)}, got {impl!r}')
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed] + [self.layers[i] for i in range(self.frozen_stages)]
+        frozen += [getattr(self, f'norm{i}') for i in range(1, self.frozen_stages)
+                   if hasattr(self, f'norm{i}')]
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        from .checkpoint_loading import load_pretrained_backbone
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            load_pretrained_backbone(self, self.init_cfg, logger=MMLogger.get_current_instance())
+            self._is_init = True
+            return
+        if self.init_cfg is not None:
+            return super().init_weights()
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        self._is_init = True
+
+    def forward(self, x):
+        """(B, in_channels, H, W), any H, W >= 1 -> tuple of (B, C_i, ceil(H/4)/2^i..., ...) maps
+        for ``out_indices`` (stage i of an H x W image has ceil(H / 4) // 2**i rows, at least 1)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'LITv2 expects input of shape (B, {self.in_channels}, H, W), '
+                             f'got {tuple(x.shape)}')
+        x, H, W = self.patch_embed(x)
+        x = self.pos_drop(x)
+        outs = []
+        for i, stage in enumerate(self.layers):
+            out, x, Ho, Wo = stage(x, H, W)
+            if i in self.out_indices:
+                if i > 0 and self.out_norms:
+                    out = getattr(self, f'norm{i}')(out)
+                outs.append(out.transpose(1, 2).reshape(out.shape[0], -1, H, W))
+            if x is None:
+                break
+            H, W = Ho, Wo
+        return tuple(outs)

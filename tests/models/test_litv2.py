@@ -1,0 +1,125 @@
+"""The LITv2 backbone: shapes at any size, arch zoo, freezing, checkpointing, validation."""
+import pytest
+import torch
+
+from litv2_mm.models import LITv2
+
+TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+
+
+def expected_hw(H, W):
+    h, w = -(-H // 4), -(-W // 4)
+    sizes = []
+    for _ in range(4):
+        sizes.append((h, w))
+        h, w = max(h // 2, 1), max(w // 2, 1)
+    return sizes
+
+
+@pytest.mark.parametrize('arch', ['small', 'medium', 'base'])
+def test_every_arch_at_224(arch):
+    model = LITv2(arch=arch).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 224, 224))
+    C = model.embed_dims
+    assert [o.shape for o in outs] == [(1, C * 2 ** i, 56 // 2 ** i, 56 // 2 ** i) for i in range(4)]
+
+
+@pytest.mark.parametrize('size', [(512, 512), (511, 511), (112, 137), (33, 47), (250, 330),
+                                  (7, 5), (4, 4), (3, 2), (1, 1)])
+def test_small_arch_any_size(size):
+    model = LITv2(arch='small').eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, *size))
+    assert [tuple(o.shape[2:]) for o in outs] == expected_hw(*size)
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.parametrize('alpha', [0., 0.5, 0.9, 1.])
+@pytest.mark.parametrize('ws', [1, 2, 3, 4])
+def test_alpha_and_window(alpha, ws):
+    model = LITv2(arch=TINY, alpha=alpha, local_ws=(0, 0, ws, 1)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 61, 45))
+    assert [tuple(o.shape[2:]) for o in outs] == expected_hw(61, 45)
+
+
+def test_published_parameter_count_of_litv2_s():
+    model = LITv2(arch='small')
+    assert sum(p.numel() for p in model.parameters()) == 27_076_152
+
+
+def test_out_indices_and_norms():
+    model = LITv2(arch=TINY, out_indices=(1, 3)).eval()
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [32, 128]
+    assert hasattr(model, 'norm1') and hasattr(model, 'norm3') and not hasattr(model, 'norm2')
+
+
+def test_frozen_stages_stay_frozen_and_in_eval_mode():
+    model = LITv2(arch=TINY, frozen_stages=2)
+    model.train()
+    for module in (model.patch_embed, model.layers[0], model.layers[1], model.norm1):
+        assert not module.training
+        assert not any(p.requires_grad for p in module.parameters())
+    assert model.layers[2].training and all(p.requires_grad for p in model.layers[2].parameters())
+    assert model.norm2.training
+
+
+def test_with_cp_gives_identical_outputs_and_gradients():
+    torch.manual_seed(0)
+    plain = LITv2(arch=TINY, drop_path_rate=0.)
+    ckpt = LITv2(arch=TINY, drop_path_rate=0., with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 48)
+    outs = [m(x) for m in (plain, ckpt)]
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for o in outs:
+        sum(t.square().mean() for t in o).backward()
+    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_fast_and_reference_backbones_agree():
+    torch.manual_seed(0)
+    fast = LITv2(arch='small', drop_path_rate=0.)
+    ref = LITv2(arch='small', drop_path_rate=0., impl='reference')
+    # non-zero DTM offsets so the deformable sampling is exercised
+    for m in fast.modules():
+        if hasattr(m, 'conv_offset'):
+            torch.nn.init.normal_(m.conv_offset.weight, std=0.05)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(2, 3, 96, 80)
+    x2 = x.clone()
+    out_f, out_r = fast(x), ref(x2)
+    for a, b in zip(out_f, out_r):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    sum(o.sum() for o in out_f).backward()
+    sum(o.sum() for o in out_r).backward()
+    for (name, p), q in zip(fast.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize('kwargs,word', [
+    (dict(arch='tiny'), 'arch'),
+    (dict(arch=dict(embed_dims=16, depths=(1, 1, 1), num_heads=(1, 1, 1))), 'arch'),
+    (dict(arch=dict(embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 3, 4, 8))), 'num_heads'),
+    (dict(alpha=1.2), 'alpha'),
+    (dict(local_ws=(0, 0, -1, 1)), 'local_ws'),
+    (dict(local_ws=(0, 2, 1)), 'local_ws'),
+    (dict(out_indices=(0, 4)), 'out_indices'),
+    (dict(frozen_stages=5), 'frozen_stages'),
+    (dict(drop_path_rate=1.0), 'drop_path_rate'),
+    (dict(impl='cuda'), 'impl'),
+])
+def test_bad_arguments_are_named(kwargs, word):
+    kwargs.setdefault('arch', TINY)
+    with pytest.raises((ValueError, TypeError), match=word):
+        LITv2(**kwargs)
+
+
+@pytest.mark.parametrize('shape', [(3, 32, 32), (1, 1, 3, 32, 32), (1, 4, 32, 32)])
+def test_wrong_input_rank_or_channels(shape):
+    with pytest.raises(ValueError, match='expects input of shape'):
+        LITv2(arch=TINY)(torch.randn(*shape))

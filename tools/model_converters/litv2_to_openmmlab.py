@@ -1,0 +1,53 @@
+"""Convert the authors' LITv2 checkpoints into OpenMMLab checkpoints that load safely.
+
+* ImageNet files (weights under ``model``; ``norm.*`` and ``head.*``) become an mmpretrain
+  ``ImageClassifier`` checkpoint for configs/classification (``backbone.*``,
+  ``backbone.norm3.*``, ``head.fc.*``).
+* COCO / ADE20K files (``state_dict`` with ``backbone.``) keep their keys; only the weights
+  are kept, so the result loads with ``weights_only=True``.
+
+    python tools/model_converters/litv2_to_openmmlab.py litv2_s.pth litv2_s_mmpretrain.pth
+"""
+import argparse
+from collections import OrderedDict
+
+import torch
+
+from litv2_mm.utils import load_checkpoint_file
+
+
+def convert(ckpt):
+    """Return ``{'state_dict': ...}`` in OpenMMLab key names; (state, kind)."""
+    if 'model' in ckpt and isinstance(ckpt['model'], dict):
+        state = OrderedDict()
+        for k, v in ckpt['model'].items():
+            if k.startswith('head.'):
+                state['head.fc.' + k[len('head.'):]] = v
+            elif k.startswith('norm.'):
+                state['backbone.norm3.' + k[len('norm.'):]] = v
+            else:
+                state['backbone.' + k] = v
+        return state, 'imagenet'
+    if 'state_dict' in ckpt:
+        return OrderedDict((k, v) for k, v in ckpt['state_dict'].items()
+                           if isinstance(v, torch.Tensor)), 'openmmlab'
+    raise ValueError(f"no 'model' or 'state_dict' in the checkpoint (keys: {list(ckpt)[:8]})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help="the authors' checkpoint (local path or URL)")
+    parser.add_argument('dst', help='output checkpoint path')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='SRC pickles other objects (the authors\' files carry a yacs '
+                             'config): allow it for this trusted file')
+    args = parser.parse_args()
+    ckpt = load_checkpoint_file(args.src, trusted=args.trust_checkpoint)
+    state, kind = convert(ckpt)
+    torch.save({'state_dict': state, 'meta': {'converted_from': str(args.src), 'kind': kind}},
+               args.dst)
+    print(f'{args.src} ({kind}): {len(state)} tensors -> {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,90 @@
+"""Train a detector, segmentor or classifier from an OpenMMLab config (mmdet / mmseg / mmpretrain).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--cfg-options k=v ...]
+    torchrun --nproc-per-node 8 tools/train.py CONFIG --launcher pytorch
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from litv2_mm.apis import set_data_root
+from litv2_mm.engine import enable_safe_checkpoints, prepare_cpu_distributed
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a LITv2 model (detection, segmentation '
+                                                 'or classification config)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch / auto_scale_lr.base_batch_size')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CKPT, or from the latest checkpoint in the work dir '
+                             'when no path is given')
+    parser.add_argument('--data-root', help='point every dataset and evaluator at this root '
+                                            '(e.g. data/coco/ or data/ade/ADEChallengeData2016/)')
+    parser.add_argument('--seed', type=int, help='random seed (with --deterministic for '
+                                                 'bit-exact CPU runs)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms (slower)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (e.g. train_cfg.max_epochs=2)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher for distributed training')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args):
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ValueError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.seed is not None or args.deterministic:
+        randomness = dict(cfg.get('randomness', {}))
+        if args.seed is not None:
+            randomness['seed'] = args.seed
+        randomness['deterministic'] = args.deterministic
+        cfg.randomness = randomness
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = build_config(args)
+    enable_safe_checkpoints(cfg)
+    prepare_cpu_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
