@@ -52,7 +52,7 @@ class ReferenceDeformConv2x2(DeformConv2x2):
 
     def forward(self, x):
         from mmcv.ops import deform_conv2d
-        out = deform_conv2d(x.contiguous(), self.conv_offset(x), self.weight, stride=2)
+        out = deform_conv2d(x.contiguous(), self.conv_offset(x).contiguous(), self.weight, stride=2)
         return out + self.bias.view(1, -1, 1, 1)
 
 

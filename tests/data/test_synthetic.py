@@ -87,7 +87,7 @@ def test_coco_readable_by_mmdet(coco_dir):
     dataset = CocoDataset(data_root=str(coco_dir), ann_file='annotations/instances_train.json',
                           data_prefix=dict(img='train/'), metainfo=dict(classes=COCO_CLASSES), pipeline=[])
     annotations = json.loads((coco_dir / 'annotations' / 'instances_train.json').read_text())['annotations']
-    instances = [i for info in dataset.data_list for i in info['instances']]
+    instances = [i for index in range(len(dataset)) for i in dataset.get_data_info(index)['instances']]
     assert len(dataset) == TINY['num_train'] and len(instances) == len(annotations)
     assert {i['bbox_label'] for i in instances} <= set(range(len(COCO_CLASSES)))
 

@@ -81,6 +81,12 @@ def test_with_cp_gives_identical_outputs_and_gradients():
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=1e-7, msg=name)
 
 
+def assert_rel_close(a, b, tol, msg=''):
+    """max |a - b| within ``tol`` of max |b| (fp32 relative agreement over a tensor)."""
+    err = (a - b).abs().max().item() / max(b.abs().max().item(), 1e-12)
+    assert err <= tol, f'{msg}: relative difference {err:.2e} > {tol:.0e}'
+
+
 def test_fast_and_reference_backbones_agree():
     torch.manual_seed(0)
     fast = LITv2(arch='small', drop_path_rate=0.)
@@ -90,15 +96,18 @@ def test_fast_and_reference_backbones_agree():
         if hasattr(m, 'conv_offset'):
             torch.nn.init.normal_(m.conv_offset.weight, std=0.05)
     ref.load_state_dict(fast.state_dict())
+    # eval mode: BatchNorm with running statistics (batch statistics of a tiny batch
+    # would amplify float rounding); gradients still flow
+    fast.eval(), ref.eval()
     x = torch.randn(2, 3, 96, 80)
-    x2 = x.clone()
-    out_f, out_r = fast(x), ref(x2)
-    for a, b in zip(out_f, out_r):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    sum(o.sum() for o in out_f).backward()
-    sum(o.sum() for o in out_r).backward()
+    out_f, out_r = fast(x), ref(x.clone())
+    for i, (a, b) in enumerate(zip(out_f, out_r)):
+        assert_rel_close(a, b, 1e-5, f'output {i}')
+    grads = [torch.randn_like(o) for o in out_f]
+    sum((o * g).sum() for o, g in zip(out_f, grads)).backward()
+    sum((o * g).sum() for o, g in zip(out_r, grads)).backward()
     for (name, p), q in zip(fast.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-4, msg=name)
+        assert_rel_close(p.grad, q.grad, 1e-5, name)
 
 
 @pytest.mark.parametrize('kwargs,word', [

@@ -1,0 +1,239 @@
+"""Throughput and peak memory of models, measured side by side.
+
+Protocol (the paper's by default): a batch of random images, warm-up iterations, then timed
+iterations in interleaved rounds (every round runs each model once, in a rotating order,
+so that machine noise hits all models alike); throughput = batch / median iteration time.
+Peak memory is measured per model in a fresh subprocess: on CUDA the allocator's
+``max_memory_allocated`` (weights, input, activations); on the CPU the growth of the
+process's peak resident memory over its resident memory just before the model was built.
+"""
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .model_specs import build_model, count_parameters
+
+AMP_DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
+
+
+@dataclass
+class Settings:
+    """What every measured iteration runs: ``batch`` images of ``shape`` (H, W)."""
+
+    batch: int = 64
+    shape: tuple = (224, 224)
+    device: str = 'cpu'
+    amp: str = None  # None | 'fp16' | 'bf16'
+    channels_last: bool = False
+    compile: bool = False
+    train_step: bool = False
+    impl: str = None  # LITv2 implementation where a spec names none
+    cfg_options: dict = None
+
+
+@dataclass
+class Result:
+    name: str
+    kind: str
+    params: int
+    times: list  # seconds per iteration, one per timed round
+    peak_memory: int = None  # bytes
+
+    @property
+    def ms_per_iter(self):
+        return 1e3 * statistics.median(self.times)
+
+    def imgs_per_s(self, batch):
+        return batch / statistics.median(self.times)
+
+
+def _tensors(out):
+    """All tensors in a (nested) model output."""
+    if isinstance(out, torch.Tensor):
+        yield out
+    elif isinstance(out, (list, tuple)):
+        for item in out:
+            yield from _tensors(item)
+    elif isinstance(out, dict):
+        for item in out.values():
+            yield from _tensors(item)
+
+
+def sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def make_step(module, settings):
+    """Move ``module`` to the device and return ``step()``, one measured iteration:
+    inference under ``torch.no_grad`` or, with ``train_step``, forward + backward of
+    ``sum(mean(output))`` over all outputs (gradients dropped after each step)."""
+    device = torch.device(settings.device)
+    fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
+    module = module.to(device, memory_format=fmt).train(settings.train_step)
+    images = torch.randn(settings.batch, 3, *settings.shape, device=device)
+    images = images.contiguous(memory_format=fmt)
+    runner = torch.compile(module) if settings.compile else module
+    if settings.amp:
+        autocast = lambda: torch.autocast(device.type, dtype=AMP_DTYPES[settings.amp])  # noqa: E731
+    else:
+        autocast = contextlib.nullcontext
+    params = [p for p in module.parameters() if p.requires_grad]
+
+    if settings.train_step:
+        def step():
+            with autocast():
+                out = runner(images)
+            loss = sum(t.float().mean() for t in _tensors(out) if t.is_floating_point())
+            loss.backward()
+            for p in params:
+                p.grad = None
+    else:
+        def step():
+            with torch.no_grad(), autocast():
+                runner(images)
+    return step
+
+
+def time_interleaved(steps, runs, warmup, device, progress=True):
+    """{name: step} -> {name: [seconds per iteration] * runs}, timed in interleaved rounds
+    after ``warmup`` iterations of each step."""
+    from tqdm import tqdm
+    names = list(steps)
+    times = {n: [] for n in names}
+    with tqdm(total=len(names) * (warmup + runs), desc='benchmark', disable=not progress,
+              file=sys.stderr) as bar:
+        for name in names:
+            for _ in range(warmup):
+                steps[name]()
+                bar.update()
+            sync(device)
+        for r in range(runs):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                sync(device)
+                start = time.perf_counter()
+                steps[name]()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+                bar.update()
+    return times
+
+
+def _rss_bytes(field):
+    """``VmRSS`` / ``VmHWM`` of this process from /proc, in bytes (None off Linux)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS mark to the current RSS; False where not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def measure_peak_memory_here(spec, settings, iters=2):
+    """Peak memory (bytes) of building ``spec`` and running ``iters`` steps in *this*
+    process; meant for a fresh process (see :func:`measure_peak_memory`)."""
+    if settings.device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+        read_peak = torch.cuda.max_memory_allocated
+        before = torch.cuda.memory_allocated()
+    elif _reset_peak_rss():
+        read_peak = lambda: _rss_bytes('VmHWM')  # noqa: E731
+        before = _rss_bytes('VmRSS')
+    else:  # ru_maxrss is a lifetime high-water mark (kB on Linux): report its growth
+        read_peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # noqa: E731
+        before = read_peak()
+    built = build_model(spec, settings.impl, settings.cfg_options)
+    step = make_step(built.module, settings)
+    for _ in range(iters):
+        step()
+    sync(settings.device)
+    return read_peak() - before
+
+
+def measure_peak_memory(spec, settings, timeout=None):
+    """Peak memory (bytes) of one model, measured in a fresh Python process."""
+    payload = json.dumps(dict(spec=spec, settings=asdict(settings)))
+    code = ('import sys; from litv2_mm.analysis.benchmark import _memory_child; '
+            '_memory_child(sys.argv[1])')
+    env = dict(os.environ)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [repo, env.get('PYTHONPATH')]))
+    proc = subprocess.run([sys.executable, '-c', code, payload], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f'memory measurement of {spec!r} failed:\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])['peak_memory']
+
+
+def _memory_child(payload):
+    args = json.loads(payload)
+    settings = Settings(**args['settings'])
+    settings.shape = tuple(settings.shape)
+    print(json.dumps(dict(peak_memory=measure_peak_memory_here(args['spec'], settings))))
+
+
+def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=True):
+    """Build every spec, time them interleaved, measure peak memory -> list of Result."""
+    built = [build_model(s, settings.impl, settings.cfg_options) for s in specs]
+    names = [b.name for b in built]
+    if len(set(names)) != len(names):
+        raise ValueError(f'--compare: the same model twice in {names}')
+    steps = {b.name: make_step(b.module, settings) for b in built}
+    times = time_interleaved(steps, runs, warmup, settings.device, progress)
+    results = [Result(b.name, b.kind, count_parameters(b.module)[0], times[b.name])
+               for b in built]
+    del steps, built
+    if memory:
+        for spec, res in zip(specs, results):
+            res.peak_memory = measure_peak_memory(spec, settings)
+    return results
+
+
+def machine_info(device):
+    """One line naming the machine: CPU model, cores, threads, GPU, torch version, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    parts = [f'CPU {cpu}', f'{os.cpu_count()} cores', f'{torch.get_num_threads()} torch threads']
+    if device.startswith('cuda'):
+        parts.append(f'GPU {torch.cuda.get_device_name(torch.device(device))}')
+    parts += [f'torch {torch.__version__}', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())]
+    return ', '.join(parts)
+
+
+def format_table(results, settings):
+    """Markdown table: model, kind, params, imgs/s, ms/iter, peak memory, speed vs the first."""
+    mem_name = 'peak mem (CUDA)' if settings.device.startswith('cuda') else 'peak RSS growth'
+    lines = [f'| model | kind | params | imgs/s | ms/iter | {mem_name} | speed vs first |',
+             '|---|---|---|---|---|---|---|']
+    base = results[0].imgs_per_s(settings.batch)
+    for r in results:
+        mem = f'{r.peak_memory / 2 ** 20:.0f} MiB' if r.peak_memory is not None else '-'
+        speed = r.imgs_per_s(settings.batch)
+        lines.append(f'| {r.name} | {r.kind} | {r.params / 1e6:.2f}M | {speed:.1f} | '
+                     f'{r.ms_per_iter:.1f} | {mem} | {speed / base:.2f}x |')
+    return '\n'.join(lines)

@@ -1,0 +1,210 @@
+"""FLOPs (multiply-adds) of LITv2 models, counted two ways.
+
+* **Authors' count** (:func:`authors_count`): how the LITv2 authors counted their
+  detection and segmentation FLOPs, i.e. mmcv 1.x's module-level ``get_flops`` (forward
+  hooks on modules of exactly these types: convolutions and transposed convolutions with
+  their bias, linear layers without bias, ReLU-family activations, pooling, BatchNorm /
+  GroupNorm / InstanceNorm / LayerNorm at 1 per element, 2 with an affine transform,
+  ``nn.Upsample``; GELU, functional ops and attention matrix products are not seen), with
+  LITv2's own modules counted as the authors' modules were: the DTM deformable conv as a
+  plain 2x2 stride-2 conv with bias (the bilinear sampling not counted), HiLo's s x s average
+  pooling (an ``nn.AvgPool2d`` module in the authors' code), **plus** the attention matrix
+  products of every HiLo layer (stages 3 and 4) added by formula
+  (:func:`hilo_attention_products`).
+* **Complete count** (:func:`complete_count`): every multiply-add of the traced forward, by
+  mmengine's ``FlopAnalyzer`` (fvcore rules: conv / linear / matmul without bias, norms,
+  upsampling, ``grid_sample`` at 4 per output value) with handlers added for what it misses:
+  ``scaled_dot_product_attention`` (both products), average / max pooling (1 per input
+  value) and mmcv's deformable conv (conv plus 4 per bilinear sample). Element-wise ops
+  (activations, softmax, additions) are not counted; the ops skipped are reported.
+
+Counts are per image (a batch is divided by its size).
+"""
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+from mmcv.cnn.bricks import wrappers
+
+from ..models import HiLoAttention
+from ..models.dtm import DeformConv2x2
+from .model_specs import TensorForward
+
+
+def hilo_attention_products(attn, H, W):
+    """Multiply-adds of the two attention matrix products (q k^T and attn v) of one HiLo
+    layer on an H x W map, per image, as the authors add them to the module-level count.
+
+    Hi-Fi: ``nW * (s^2)^2 * h_dim * 2``; Lo-Fi: ``Np * l_dim * kv_len * 2`` with the map
+    padded to a multiple of s (Np tokens, nW = kv_len = Np / s^2 windows). With s = 1 this is
+    plain attention, ``N * dim * N * 2``. Equals ``attn.flops(H, W)`` minus the projections.
+    """
+    s = attn.ws
+    Np = s * math.ceil(H / s) * s * math.ceil(W / s)
+    nW = Np // (s * s)
+    hifi = nW * s ** 4 * attn.h_dim * 2 if attn.h_heads else 0
+    lofi = Np * attn.l_dim * nW * 2 if attn.l_heads else 0
+    return hifi + lofi
+
+
+def _prod(shape):
+    return math.prod(int(d) for d in shape)
+
+
+def _conv_count(m, inputs, output):
+    """Conv (any weight layout (C_out, C_in / g, *k)) + bias per output position."""
+    positions = output.shape[0] * _prod(output.shape[2:])
+    bias = output.shape[1] * positions if getattr(m, 'bias', None) is not None else 0
+    return _prod(m.weight.shape) * positions + bias
+
+
+def _deconv_count(m, inputs, output):
+    """Transposed conv: kernel work per *input* position, bias per output position."""
+    x = inputs[0]
+    work = _prod(m.weight.shape) * x.shape[0] * _prod(x.shape[2:])
+    bias = output.shape[1] * output.shape[0] * _prod(output.shape[2:]) if m.bias is not None else 0
+    return work + bias
+
+
+def _norm_count(m, inputs, output):
+    affine = getattr(m, 'affine', False) or getattr(m, 'elementwise_affine', False)
+    return inputs[0].numel() * (2 if affine else 1)
+
+
+def _hilo_count(m, inputs, output):
+    """HiLo's average pooling (the authors' ``nn.AvgPool2d``; input values) + the products."""
+    x, H, W = inputs
+    B = x.shape[0]
+    s = m.ws
+    pool = B * s * math.ceil(H / s) * s * math.ceil(W / s) * m.dim if s > 1 and m.l_heads else 0
+    return pool, B * hilo_attention_products(m, H, W)
+
+
+_ACTS = (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6)
+_POOLS = (nn.MaxPool1d, nn.AvgPool1d, nn.AvgPool2d, nn.MaxPool2d, wrappers.MaxPool2d,
+          nn.MaxPool3d, wrappers.MaxPool3d, nn.AvgPool3d, nn.AdaptiveMaxPool1d,
+          nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d,
+          nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.InstanceNorm1d,
+          nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm)
+# mmcv 1.x's table, matched on the exact type (subclasses such as SyncBatchNorm or mmseg's
+# Upsample are not counted, as in mmcv 1.x).
+MMCV1_COUNTERS = {
+    **dict.fromkeys((nn.Conv1d, nn.Conv2d, wrappers.Conv2d, nn.Conv3d, wrappers.Conv3d),
+                    _conv_count),
+    **dict.fromkeys((nn.ConvTranspose2d, wrappers.ConvTranspose2d, nn.ConvTranspose3d,
+                     wrappers.ConvTranspose3d), _deconv_count),
+    **dict.fromkeys(_ACTS, lambda m, i, o: o.numel()),
+    **dict.fromkeys(_POOLS, lambda m, i, o: i[0].numel()),
+    **dict.fromkeys(_NORMS, _norm_count),
+    **dict.fromkeys((nn.Linear, wrappers.Linear), lambda m, i, o: i[0].numel() * o.shape[-1]),
+    nn.Upsample: lambda m, i, o: o.numel(),
+}
+
+
+@dataclass
+class FlopCount:
+    """Per-image multiply-adds: ``total``, split by top-level part (backbone, neck, ...)
+    in ``parts``; ``attention`` = the attention products added by formula (authors' count);
+    ``skipped`` = ops run but not counted (complete count)."""
+
+    total: int
+    parts: dict
+    attention: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+
+def _part_name(name):
+    """'model.backbone.layers.0...' -> 'backbone': the top-level part of the model that a
+    :class:`TensorForward` wraps."""
+    parts = name.split('.')
+    return parts[1] if parts[0] == 'model' and len(parts) > 1 else parts[0]
+
+
+def authors_count(model, images):
+    """The authors' count (see module docstring) of ``model(images)``; images (B, 3, H, W)."""
+    counts = defaultdict(int)
+    attention = defaultdict(int)
+
+    def make_hook(name, module):
+        if isinstance(module, HiLoAttention):
+            def hook(m, inputs, output):
+                pool, products = _hilo_count(m, inputs, output)
+                counts[name] += pool
+                attention[name] += products
+        elif isinstance(module, DeformConv2x2):
+            def hook(m, inputs, output):
+                counts[name] += _conv_count(m, inputs, output)
+        elif type(module) in MMCV1_COUNTERS:
+            counter = MMCV1_COUNTERS[type(module)]
+
+            def hook(m, inputs, output):
+                counts[name] += counter(m, inputs, output)
+        else:
+            return None
+        return module.register_forward_hook(hook)
+
+    handles = [make_hook(n, m) for n, m in model.named_modules()]
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for h in handles:
+            if h is not None:
+                h.remove()
+    B = images.shape[0]
+    parts = defaultdict(int)
+    for name, value in list(counts.items()) + list(attention.items()):
+        parts[_part_name(name)] += value
+    total = sum(counts.values()) + sum(attention.values())
+    return FlopCount(total // B, {k: v // B for k, v in parts.items()},
+                     attention=sum(attention.values()) // B)
+
+
+def _shape(value):
+    return value.type().sizes()
+
+
+def _sdpa_count(inputs, outputs):
+    """q (..., L, d), k (..., S, d), v (..., S, dv): L*S*d + L*S*dv per batch-head."""
+    q, k, v = (_shape(x) for x in inputs[:3])
+    return _prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
+
+
+def _pool_count(inputs, outputs):
+    return _prod(_shape(inputs[0]))
+
+
+def _mmcv_deform_conv_count(inputs, outputs):
+    """mmcv ``deform_conv2d(input, offset, weight, ...)``: conv + 4 per bilinear sample."""
+    x, w, out = _shape(inputs[0]), _shape(inputs[2]), _shape(outputs[0])
+    positions = out[0] * _prod(out[2:])
+    samples = positions * x[1] * _prod(w[2:])
+    return _prod(w) * positions + 4 * samples
+
+
+EXTRA_OP_HANDLES = {
+    'aten::scaled_dot_product_attention': _sdpa_count,
+    'aten::avg_pool2d': _pool_count,
+    'aten::max_pool2d': _pool_count,
+    'prim::PythonOp.DeformConv2dFunction': _mmcv_deform_conv_count,
+}
+
+
+def complete_count(model, images):
+    """The complete count (see module docstring) of ``model(images)``; images (B, 3, H, W)."""
+    from mmengine.analysis import FlopAnalyzer
+    analyzer = FlopAnalyzer(model, (images, ))
+    analyzer.set_op_handle(**EXTRA_OP_HANDLES)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analyzer.tracer_warnings('none')
+    with torch.no_grad():
+        by_module = analyzer.by_module()
+        skipped = analyzer.unsupported_ops()
+    B = images.shape[0]
+    depth = 1 if isinstance(model, TensorForward) else 0
+    parts = {_part_name(n): int(v) // B for n, v in by_module.items()
+             if n and n.count('.') == depth}
+    return FlopCount(int(analyzer.total()) // B, parts, skipped=Counter(skipped))

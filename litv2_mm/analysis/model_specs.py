@@ -1,0 +1,178 @@
+"""Build the models that the analysis tools measure, from a short spec or a config file.
+
+A spec is one of
+
+* ``litv2_s`` | ``litv2_m`` | ``litv2_b``, optionally ``:fast`` or ``:reference``: a bare
+  LITv2 backbone (four outputs, output norms, no pretrained weights);
+* ``swin_t``: mmdet's Swin-T backbone (embed 96, depths 2-2-6-2, window 7);
+* ``resnet50``: mmdet's ResNet-50 backbone;
+* a config path (mmdet / mmseg / mmpretrain), optionally ``:fast`` or ``:reference`` for its
+  LITv2 backbone: the whole detector, segmentor or classifier.
+
+Every model comes wrapped in :class:`TensorForward`, whose ``forward(images)`` runs the
+part of the model that the FLOPs count and the benchmarks measure (see its docstring).
+"""
+import importlib
+import os.path as osp
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+ARCH_SPECS = ('litv2_s', 'litv2_m', 'litv2_b', 'swin_t', 'resnet50')
+IMPLS = ('fast', 'reference')
+# Default input (H, W) and batch per model kind: the paper's settings (detection FLOPs at
+# "1280 x 800" = W 1280, H 800; ADE20K at 512 x 512; ImageNet speed at batch 64, 224 x 224).
+DEFAULT_SHAPES = dict(backbone=(224, 224), classifier=(224, 224), detector=(800, 1280),
+                      segmentor=(512, 512))
+DEFAULT_BATCHES = dict(backbone=64, classifier=64, detector=1, segmentor=1)
+_SCOPE_KINDS = dict(mmdet='detector', mmseg='segmentor', mmpretrain='classifier')
+
+
+@dataclass
+class BuiltModel:
+    """A model ready to measure: ``module(images)`` runs it; ``kind`` is one of
+    'backbone', 'classifier', 'detector', 'segmentor'."""
+
+    name: str
+    kind: str
+    module: nn.Module
+
+
+class TensorForward(nn.Module):
+    """``forward(images (B, 3, H, W))`` -> the raw outputs (tensors) of the measured path.
+
+    * backbone: ``backbone(images)``;
+    * classifier (mmpretrain): ``model(images, mode='tensor')`` = backbone, neck, head logits;
+    * segmentor (mmseg): ``model._forward(images)`` = backbone, neck, decode head (no
+      auxiliary head, no final resize to the image);
+    * single-stage detector (mmdet): ``model._forward(images)`` = backbone, neck, head
+      outputs (no box decoding, no NMS);
+    * two-stage detector (mmdet): backbone, neck, RPN head outputs, then the RoI head on
+      1000 fixed proposals (box branch on all, mask branch on the first 100), as mmdet 2.x's
+      ``forward_dummy`` did for the published FLOPs (no proposal decoding, no NMS).
+    """
+
+    def __init__(self, model, kind):
+        super().__init__()
+        self.model = model
+        self.kind = kind
+
+    def forward(self, images):
+        model = self.model
+        if self.kind == 'backbone':
+            return model(images)
+        if self.kind == 'classifier':
+            return model(images, mode='tensor')
+        if self.kind == 'detector' and getattr(model, 'with_rpn', False):
+            return self._two_stage(images)
+        return model._forward(images)
+
+    def _two_stage(self, images):
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
+        model = self.model
+        x = model.extract_feat(images)
+        rpn_outs = model.rpn_head(x)
+        B, _, H, W = images.shape
+        # Deterministic boxes spread over the image, independent of the trained weights.
+        gen = torch.Generator().manual_seed(0)
+        xy = torch.rand(1000, 2, generator=gen) * torch.tensor([W * 0.75, H * 0.75])
+        wh = torch.rand(1000, 2, generator=gen) * torch.tensor([W * 0.25, H * 0.25]) + 1
+        boxes = torch.cat((xy, xy + wh), dim=1).to(images)
+        proposals = [InstanceData(bboxes=boxes) for _ in range(B)]
+        samples = [DetDataSample(metainfo=dict(img_shape=(H, W), batch_input_shape=(H, W)))
+                   for _ in range(B)]
+        return rpn_outs + tuple(model.roi_head(x, proposals, samples))
+
+
+def parse_spec(spec):
+    """'name[:impl]' -> (name, impl or None). Raises ValueError naming the bad spec."""
+    name, _, impl = spec.partition(':')
+    if impl and impl not in IMPLS:
+        raise ValueError(f'model spec {spec!r}: implementation must be one of {IMPLS}, '
+                         f'got {impl!r}')
+    if name not in ARCH_SPECS and not osp.isfile(name):
+        raise ValueError(f'model spec {spec!r}: not one of {ARCH_SPECS} and not a config file')
+    if impl and name in ARCH_SPECS and not name.startswith('litv2_'):
+        raise ValueError(f'model spec {spec!r}: only LITv2 takes an implementation')
+    return name, impl or None
+
+
+def spec_kind(spec):
+    """'backbone', 'classifier', 'detector' or 'segmentor' for a spec, without building it."""
+    name, _ = parse_spec(spec)
+    if name in ARCH_SPECS:
+        return 'backbone'
+    from mmengine.config import Config
+    scope = Config.fromfile(name).get('default_scope')
+    if scope not in _SCOPE_KINDS:
+        raise ValueError(f'{name}: default_scope {scope!r} is not one of {sorted(_SCOPE_KINDS)}')
+    return _SCOPE_KINDS[scope]
+
+
+def build_backbone(name, impl='fast'):
+    """One of :data:`ARCH_SPECS` as a bare backbone (random init); ``impl`` for LITv2."""
+    if name.startswith('litv2_'):
+        from ..models import LITv2
+        return LITv2(arch=name[-1], impl=impl, init_cfg=None)
+    from mmdet.models.backbones import ResNet, SwinTransformer
+    if name == 'swin_t':
+        return SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
+                               window_size=7, out_indices=(0, 1, 2, 3))
+    if name == 'resnet50':
+        return ResNet(depth=50, out_indices=(0, 1, 2, 3))
+    raise ValueError(f'unknown architecture {name!r}; choose one of {ARCH_SPECS}')
+
+
+def build_from_config(path, impl=None, cfg_options=None, require_litv2=False):
+    """(model, kind) from an mmdet / mmseg / mmpretrain config; pretrained weights off.
+
+    ``impl`` ('fast' | 'reference') is passed to a LITv2 backbone (``require_litv2``: raise
+    if the backbone is something else); ``cfg_options`` (dict) is merged into the config.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in _SCOPE_KINDS:
+        raise ValueError(f'{path}: default_scope {scope!r} is not one of {sorted(_SCOPE_KINDS)}')
+    init_default_scope(scope)
+    backbone = cfg.model.backbone
+    backbone.init_cfg = None
+    cfg.model.pop('pretrained', None)
+    if backbone.get('type') == 'LITv2':
+        if impl is not None:
+            backbone.impl = impl
+    elif require_litv2:
+        raise ValueError(f'{path}: implementation {impl!r} given but the backbone is '
+                         f'{backbone.get("type")!r}, not LITv2')
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    return registry.build(cfg.model), _SCOPE_KINDS[scope]
+
+
+def build_model(spec, impl=None, cfg_options=None):
+    """Spec (see module docstring) -> :class:`BuiltModel` in eval mode, on the CPU.
+
+    ``impl`` ('fast' | 'reference') is the LITv2 implementation where the spec names none
+    (default: 'fast' for a bare LITv2, the config's own setting for a config); other
+    backbones ignore it. ``cfg_options`` (dict) is merged into a config.
+    """
+    name, spec_impl = parse_spec(spec)
+    if osp.isfile(name):
+        model, kind = build_from_config(name, spec_impl or impl, cfg_options,
+                                        require_litv2=spec_impl is not None)
+    else:
+        impl = spec_impl or impl or 'fast'
+        if name.startswith('litv2_'):
+            spec = f'{name}:{impl}'
+        model, kind = build_backbone(name, impl), 'backbone'
+    return BuiltModel(spec, kind, TensorForward(model, kind).eval())
+
+
+def count_parameters(module):
+    """(all parameters, trainable parameters) of ``module``."""
+    params = list(module.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)

@@ -1,0 +1,153 @@
+"""ONNX export of the LITv2 backbone, of backbone + FPN (detectors) and of mmpretrain
+classifiers, with dynamic batch and image size, and a check against onnxruntime.
+
+The TorchScript exporter traces one input: Python branches on sizes (the stem's pad to a
+multiple of 4, HiLo's pad to a multiple of the window) are frozen at the traced size.
+``trace_size`` therefore picks a size at which every such pad is taken; a zero pad is a
+no-op, so the graph is right for every image size whose stage-3 map is at least 2 x 2
+(sides >= 29 px; DTM pads smaller maps in a branch that is not traced).
+"""
+import copy
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+OPSET = 17
+
+
+def build_backbone(backbone_cfg, checkpoint=None, trusted=False):
+    """A LITv2 backbone in eval mode from a config dict or an arch name ('small', dict(...)).
+
+    ``checkpoint``: any layout LITv2's ``init_cfg`` reads (the authors' files, mmdet / mmseg /
+    mmpretrain checkpoints, ours); None keeps LITv2's random initialisation.
+    """
+    from mmengine.registry import MODELS
+    import litv2_mm  # noqa: F401  registers LITv2
+    if not isinstance(backbone_cfg, dict) or 'type' not in backbone_cfg:
+        backbone_cfg = dict(type='LITv2', arch=backbone_cfg)
+    backbone_cfg = copy.deepcopy(dict(backbone_cfg))
+    backbone_cfg['init_cfg'] = (dict(type='Pretrained', checkpoint=str(checkpoint), trusted=trusted)
+                                if checkpoint else None)
+    model = MODELS.build(backbone_cfg)
+    model.init_weights()
+    return model.eval()
+
+
+def build_full_model(cfg, checkpoint=None, trusted=False):
+    """The config's whole model (detector, segmentor or classifier) in eval mode, built in
+    the config's ``default_scope`` with the backbone's ``init_cfg`` dropped (no download);
+    a ``checkpoint`` of that model (weights under ``state_dict``) is loaded strictly."""
+    from mmengine.registry import MODELS, DefaultScope
+    from ..utils import load_checkpoint_file
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model = MODELS.build(model_cfg)
+    model.init_weights()
+    if checkpoint:
+        ckpt = load_checkpoint_file(checkpoint, trusted=trusted)
+        model.load_state_dict(ckpt.get('state_dict', ckpt), strict=True)
+    return model.eval()
+
+
+class BackboneNeck(nn.Module):
+    """Backbone followed by the neck (FPN): (B, 3, H, W) -> tuple of FPN maps."""
+
+    def __init__(self, backbone, neck):
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+
+    def forward(self, x):
+        return tuple(self.neck(self.backbone(x)))
+
+
+class ClassifierLogits(nn.Module):
+    """An mmpretrain ``ImageClassifier`` without its data preprocessor:
+    normalised (B, 3, H, W) -> logits (B, num_classes)."""
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier(x, mode='tensor')
+
+
+def _stage_maps(side, depth):
+    """Map side of each stage for an image side (stem ceil(/4), DTM floor(/2), min 1)."""
+    maps = [-(-side // 4)]
+    for _ in range(depth - 1):
+        maps.append(max(maps[-1] // 2, 1))
+    return maps
+
+
+def trace_size(backbone, min_side=224):
+    """(H, W), both >= ``min_side``, at which the stem pads and every HiLo stage with a
+    window > 1 pads its map, so tracing records all pads."""
+    windows = backbone.local_ws
+    side = min_side
+    while True:
+        maps = _stage_maps(side, len(windows))
+        if side % 4 and all(ws <= 1 or m % ws for ws, m in zip(windows, maps)):
+            return side, side
+        side += 1
+
+
+def export_onnx(model, path, input_size, output_names, opset=OPSET):
+    """Export ``model`` to ``path``, traced on one random (1, 3, *input_size) image, with
+    dynamic batch and image size (dim 0 of every output, dims 2, 3 of 4-D outputs).
+
+    ``output_names``: a list with one name per output, or a prefix numbered per output
+    ('fpn' -> fpn0, fpn1, ...; a single tensor output gets the prefix itself).
+    Returns the output names.
+    """
+    x = torch.randn(1, 3, *input_size)
+    with torch.no_grad():
+        outs = model(x)
+    if isinstance(output_names, str):
+        output_names = ([f'{output_names}{i}' for i in range(len(outs))]
+                        if isinstance(outs, (tuple, list)) else [output_names])
+    outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+    if len(outs) != len(output_names):
+        raise ValueError(f'{len(outs)} outputs but {len(output_names)} output names')
+    dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+    for name, out in zip(output_names, outs):
+        dynamic_axes[name] = {0: 'batch', **({2: f'{name}_h', 3: f'{name}_w'} if out.dim() == 4 else {})}
+    with warnings.catch_warnings():
+        # The size branches the tracer warns about are frozen on purpose (see trace_size).
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.onnx.export(model, (x, ), str(path), dynamo=False, opset_version=opset,
+                          input_names=['input'], output_names=list(output_names),
+                          dynamic_axes=dynamic_axes, do_constant_folding=True)
+    return list(output_names)
+
+
+def compare_with_onnxruntime(model, path, shapes, seed=0):
+    """Run PyTorch and onnxruntime (CPU) on random inputs of each (B, 3, H, W) in ``shapes``.
+
+    Returns:
+        list of (shape, max |torch - onnxruntime| over all outputs).
+    """
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    generator = torch.Generator().manual_seed(seed)
+    results = []
+    for shape in shapes:
+        x = torch.randn(*shape, generator=generator)
+        with torch.no_grad():
+            ref = model(x)
+        ref = ref if isinstance(ref, (tuple, list)) else (ref, )
+        got = session.run(None, {'input': x.numpy()})
+        if len(got) != len(ref):
+            raise RuntimeError(f'{path}: {len(got)} ONNX outputs, PyTorch gives {len(ref)}')
+        diff = 0.
+        for r, g in zip(ref, got):
+            if tuple(r.shape) != g.shape:
+                raise RuntimeError(f'{path}: output shape {g.shape} for input {tuple(shape)}, '
+                                   f'PyTorch gives {tuple(r.shape)}')
+            diff = max(diff, float(np.abs(r.numpy() - g).max()))
+        results.append((tuple(shape), diff))
+    return results

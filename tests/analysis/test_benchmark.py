@@ -1,0 +1,42 @@
+"""Benchmark tools on tiny inputs: the compare table and the CPU peak-memory probe."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+from litv2_mm.analysis.benchmark import Settings, measure_peak_memory
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', 'analysis',
+                                                                 f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_prints_one_row_per_model(capsys):
+    tool = load_tool('benchmark')
+    results = tool.main(['--compare', 'litv2_s', 'litv2_s:reference', 'resnet50',
+                         '--batch', '1', '--shape', '32', '--runs', '1', '--warmup', '0',
+                         '--no-memory', '--no-progress'])
+    out = capsys.readouterr().out
+    assert [r.name for r in results] == ['litv2_s:fast', 'litv2_s:reference', 'resnet50']
+    rows = [line for line in out.splitlines() if line.startswith('| ') and 'imgs/s' not in line]
+    assert [row.split('|')[1].strip() for row in rows] == [r.name for r in results]
+    assert rows[0].rstrip().endswith('| 1.00x |')
+    assert 'torch ' in out and 'cores' in out
+
+
+def test_compare_rejects_a_bad_spec(capsys):
+    tool = load_tool('benchmark')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--compare', 'litv2_s:slow'])
+    assert "implementation must be one of" in capsys.readouterr().err
+
+
+def test_cpu_peak_memory_is_positive():
+    peak = measure_peak_memory('litv2_s', Settings(batch=1, shape=(32, 32)))
+    assert peak > 0

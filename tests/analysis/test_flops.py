@@ -1,0 +1,82 @@
+"""FLOPs counting: the authors' count reproduces the published figures, the complete count
+includes more, and the attention formula agrees with HiLoAttention.flops."""
+import os.path as osp
+
+import pytest
+import torch
+
+from litv2_mm.analysis.flops import authors_count, complete_count, hilo_attention_products
+from litv2_mm.analysis.model_specs import build_model, count_parameters
+from litv2_mm.models import HiLoAttention
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def config(path):
+    return osp.join(REPO, 'configs', path)
+
+
+@pytest.fixture(scope='module')
+def retinanet_s():
+    """RetinaNet LITv2-S at the paper's 1280 x 800 (input (1, 3, 800, 1280)): one forward."""
+    built = build_model(config('retinanet/litv2_s_1x.py'))
+    return built, authors_count(built.module, torch.zeros(1, 3, 800, 1280))
+
+
+def test_retinanet_litv2_s_reproduces_the_published_count(retinanet_s):
+    built, count = retinanet_s
+    assert count.total == pytest.approx(242.39e9, rel=0.02)
+    assert count_parameters(built.module)[0] == pytest.approx(38.01e6, rel=0.005)
+
+
+def test_retinanet_litv2_s_attention_products(retinanet_s):
+    # PAPER_NOTES: stage 3 adds 15.37G (6 blocks), stage 4 3.07G (2 blocks).
+    _, count = retinanet_s
+    assert count.attention == 6 * 2_562_048_000 + 2 * 1_536_000_000
+    assert count.attention == pytest.approx(18.45e9, rel=1e-3)
+
+
+def test_semantic_fpn_litv2_s_reproduces_the_published_count():
+    built = build_model(config('sem_fpn/litv2_s_512x512_80k_ade20k.py'))
+    count = authors_count(built.module, torch.zeros(1, 3, 512, 512))
+    assert count.total == pytest.approx(41.29e9, rel=0.02)
+
+
+def test_complete_count_of_the_classifier_matches_the_paper_and_exceeds_the_authors():
+    built = build_model(config('classification/litv2_s_8xb128_in1k.py'))
+    images = torch.zeros(1, 3, 224, 224)
+    complete = complete_count(built.module, images)
+    authors = authors_count(built.module, images)
+    assert complete.total == pytest.approx(3.7e9, rel=0.03)  # the paper's 3.7G
+    assert complete.total > authors.total
+    assert sum(complete.parts.values()) == complete.total
+
+
+def _projections(attn, H, W):
+    """The linear-layer terms of HiLoAttention.flops, written out."""
+    s = attn.ws
+    Np = (s * -(-H // s)) * (s * -(-W // s))
+    C, hd, ld = attn.dim, attn.h_dim, attn.l_dim
+    hifi = Np * C * 3 * hd + Np * hd * hd if attn.h_heads else 0
+    lofi = Np * C * ld + Np // (s * s) * C * 2 * ld + Np * ld * ld if attn.l_heads else 0
+    return hifi + lofi
+
+
+@pytest.mark.parametrize('dim, heads, ws, alpha, H, W', [
+    (384, 12, 2, 0.9, 50, 80),    # RetinaNet LITv2-S stage 3 at 1280 x 800
+    (768, 24, 1, 0.9, 25, 40),    # stage 4: plain attention
+    (384, 12, 2, 0.5, 14, 14),
+    (384, 12, 4, 0.9, 13, 21),    # padded to the window
+    (128, 4, 2, 0.0, 7, 9),       # Hi-Fi only
+    (128, 4, 2, 1.0, 7, 9),       # Lo-Fi only
+])
+def test_formula_is_hilo_flops_minus_projections(dim, heads, ws, alpha, H, W):
+    attn = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha)
+    assert hilo_attention_products(attn, H, W) == attn.flops(H, W) - _projections(attn, H, W)
+
+
+def test_counts_are_per_image():
+    built = build_model('litv2_s')
+    one = authors_count(built.module, torch.zeros(1, 3, 64, 64))
+    two = authors_count(built.module, torch.zeros(2, 3, 64, 64))
+    assert one.total == two.total and one.attention == two.attention

@@ -1,0 +1,105 @@
+"""ONNX export (dynamic batch and image size) of a tiny LITv2, backbone + FPN and a classifier,
+checked against onnxruntime."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from litv2_mm.deployment import (ClassifierLogits, build_backbone, build_full_model,
+                                 compare_with_onnxruntime, export_onnx, trace_size)
+
+pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
+
+TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+# (B, 3, H, W): 64 x 64 pads nothing; 90 x 70 pads the stem (90 % 4) and HiLo's stage-3 map
+# (23 x 18 tokens -> 5 x 4 in stage 3, window 2), with another batch size than the trace.
+SHAPES = [(2, 3, 64, 64), (1, 3, 90, 70)]
+TOL = 1e-4
+
+
+def tiny_config(tmp_path, base, **model):
+    """A config file inheriting ``base`` (a repo config) with a tiny LITv2 backbone."""
+    path = tmp_path / f'tiny_{osp.basename(base)}'
+    path.write_text(f'_base_ = {base!r}\nmodel = {model!r}\n')
+    return str(path)
+
+
+def tiny_arch():
+    return dict(_delete_=True, **TINY)
+
+
+def check(model, backbone, tmp_path, output_names):
+    """Export ``model`` (whose LITv2 is ``backbone``), compare at SHAPES; the output names."""
+    path = tmp_path / 'model.onnx'
+    names = export_onnx(model, path, trace_size(backbone, min_side=64), output_names)
+    results = compare_with_onnxruntime(model, path, SHAPES)
+    assert [shape for shape, _ in results] == SHAPES
+    for shape, diff in results:
+        assert diff < TOL, f'{shape}: max diff {diff}'
+    return names
+
+
+def test_trace_size_takes_every_padding_branch():
+    for local_ws in ((0, 0, 2, 1), (0, 0, 4, 1)):
+        model = build_backbone(dict(type='LITv2', arch=TINY, local_ws=local_ws))
+        h, w = trace_size(model, min_side=224)
+        stage3 = -(-h // 4) // 4
+        assert h >= 224 and h % 4 and stage3 % local_ws[2]
+
+
+def test_backbone_exports_with_dynamic_batch_and_size(tmp_path):
+    torch.manual_seed(0)
+    model = build_backbone(dict(type='LITv2', arch=TINY))
+    names = ['out0', 'out1', 'out2', 'out3']
+    assert check(model, model, tmp_path, names) == names
+
+
+def test_classifier_exports_logits(repo_root, tmp_path):
+    cfg = Config.fromfile(tiny_config(
+        tmp_path, osp.join(repo_root, 'configs/classification/litv2_s_8xb128_in1k.py'),
+        backbone=dict(arch=tiny_arch()), head=dict(in_channels=128, num_classes=10)))
+    torch.manual_seed(0)
+    classifier = build_full_model(cfg)
+    model = ClassifierLogits(classifier).eval()
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+    assert check(model, classifier.backbone, tmp_path, 'logits') == ['logits']
+
+
+def load_tool():
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                    'tools', 'deployment', 'export_onnx.py')
+    spec = importlib.util.spec_from_file_location('export_onnx_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys):
+    config = tiny_config(tmp_path, osp.join(repo_root, 'configs/retinanet/litv2_s_1x_synthetic.py'),
+                         backbone=dict(arch=tiny_arch()), neck=dict(in_channels=[16, 32, 64, 128]))
+    out = tmp_path / 'det.onnx'
+    assert load_tool().main([config, '--neck', '--out', str(out), '--shapes', '64x64', '90x70']) == 0
+    printed = capsys.readouterr().out
+    assert 'fpn0, fpn1, fpn2, fpn3, fpn4' in printed  # RetinaNet's FPN: 5 levels
+    assert printed.count('max |PyTorch - onnxruntime|') == 2 and 'OK' in printed
+    assert out.is_file()
+
+
+def test_tool_fails_above_tolerance(tmp_path, monkeypatch, capsys):
+    tool = load_tool()
+    monkeypatch.setattr(tool, 'build', lambda args: (torch.nn.Identity(), build_backbone(
+        dict(type='LITv2', arch=TINY)), 'out', 'identity'))
+    monkeypatch.setattr(tool, 'compare_with_onnxruntime', lambda *a, **k: [((2, 3, 64, 64), 1e-3)])
+    assert tool.main(['--arch', 'small', '--out', str(tmp_path / 'x.onnx')]) == 1
+    assert 'FAILED' in capsys.readouterr().err
+
+
+def test_tool_argument_errors():
+    tool = load_tool()
+    for argv in ([], ['cfg.py', '--arch', 'small'], ['--arch', 'small', '--neck'],
+                 ['--arch', 'small', '--shapes', '224'], ['--arch', 'small', '--opset', '13']):
+        with pytest.raises(SystemExit):
+            tool.parse_args(argv)

@@ -1,0 +1,124 @@
+"""Throughput (images/s) and peak memory of a backbone, classifier, detector or segmentor.
+
+    python tools/analysis/benchmark.py --arch litv2_s                  # paper protocol
+    python tools/analysis/benchmark.py CONFIG [--batch 1 --shape 800 1333]
+    python tools/analysis/benchmark.py --compare                       # LITv2-S fast /
+    python tools/analysis/benchmark.py --compare litv2_s resnet50 CONFIG:reference  # ...
+
+Paper protocol by default: batch 64 at 224 x 224 (detectors: batch 1 at 800 x 1280,
+segmentors: batch 1 at 512 x 512), fp32, no grad, warm-up iterations, then 30 timed
+iterations. Several models (``--compare``) are timed in interleaved rounds, one iteration of
+each per round, to cancel machine noise; imgs/s = batch / median iteration time. Peak
+memory is measured per model in a fresh subprocess (CUDA: max_memory_allocated; CPU: growth
+of the peak resident memory). What a detector / segmentor runs: ``TensorForward`` in
+litv2_mm/analysis/model_specs.py (no NMS or other post-processing).
+
+Model SPECs: litv2_s | litv2_m | litv2_b [:fast|:reference], swin_t (mmdet Swin-T),
+resnet50 (mmdet ResNet-50), or a config path [:fast|:reference].
+"""
+import argparse
+
+import torch
+from mmengine.config import DictAction
+
+from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, machine_info,
+                                         run_benchmark)
+from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, IMPLS,
+                                           parse_spec, spec_kind)
+
+DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
+
+
+def positive(value):
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
+    return n
+
+
+def non_negative(value):
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return n
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Throughput and peak memory of LITv2 and other models (paper protocol)',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='SPEC: litv2_s|litv2_m|litv2_b[:fast|:reference], swin_t, resnet50, '
+               'or CONFIG[:fast|:reference]')
+    parser.add_argument('config', nargs='?', help='mmdet / mmseg / mmpretrain config file')
+    parser.add_argument('--arch', choices=ARCH_SPECS, help='a bare backbone instead of a config')
+    parser.add_argument('--compare', nargs='*', metavar='SPEC',
+                        help='models side by side, timed in interleaved rounds (no SPEC: '
+                             + ', '.join(DEFAULT_COMPARE) + ')')
+    parser.add_argument('--batch', type=positive,
+                        help='images per iteration (default 64; detectors / segmentors 1)')
+    parser.add_argument('--shape', type=positive, nargs='+', metavar='N',
+                        help='input H W, or one size for a square (default by model kind: '
+                             '224 224, detectors 800 1280, segmentors 512 512)')
+    parser.add_argument('--runs', type=positive, default=30, help='timed iterations per model')
+    parser.add_argument('--warmup', type=non_negative,
+                        help='warm-up iterations per model (default 50 on CUDA, 5 on CPU)')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    parser.add_argument('--amp', choices=sorted(AMP_DTYPES), help='autocast to this dtype')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='model and input in channels-last memory format')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the models')
+    parser.add_argument('--train-step', action='store_true',
+                        help='time forward + backward (loss: sum of output means) in train '
+                             'mode instead of inference')
+    parser.add_argument('--impl', choices=IMPLS,
+                        help='LITv2 implementation where a SPEC names none (default: fast, '
+                             "or the config's)")
+    parser.add_argument('--no-memory', action='store_true',
+                        help='skip the peak-memory measurement (one subprocess per model)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of config models, key=value')
+    args = parser.parse_args(argv)
+    given = [args.config is not None, args.arch is not None, args.compare is not None]
+    if sum(given) != 1:
+        parser.error('give exactly one of CONFIG, --arch or --compare')
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        parser.error(f'--shape takes H W or one size, got {args.shape}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device available')
+    specs = args.compare if args.compare is not None else [args.arch or args.config]
+    args.specs = list(specs or DEFAULT_COMPARE)
+    for spec in args.specs:
+        try:
+            parse_spec(spec)
+        except ValueError as err:
+            parser.error(str(err))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    kind = spec_kind(args.specs[0])
+    settings = Settings(
+        batch=args.batch or DEFAULT_BATCHES[kind],
+        shape=tuple((args.shape * 2)[:2]) if args.shape else DEFAULT_SHAPES[kind],
+        device=args.device, amp=args.amp, channels_last=args.channels_last,
+        compile=args.compile, train_step=args.train_step, impl=args.impl,
+        cfg_options=args.cfg_options)
+    warmup = args.warmup if args.warmup is not None else (50 if args.device == 'cuda' else 5)
+    results = run_benchmark(args.specs, settings, runs=args.runs, warmup=warmup,
+                            memory=not args.no_memory, progress=not args.no_progress)
+    mode = 'train step (forward + backward)' if args.train_step else 'inference, no grad'
+    precision = f'autocast {args.amp}' if args.amp else 'fp32'
+    extras = [x for x, on in (('channels-last', args.channels_last),
+                              ('torch.compile', args.compile)) if on]
+    print(f'\n{machine_info(args.device)}')
+    print(f'{mode}, {precision}{"".join(", " + e for e in extras)}, batch {settings.batch}, '
+          f'input {settings.shape[0]} x {settings.shape[1]} (H x W), {args.device}, '
+          f'{warmup} warm-up + {args.runs} timed iterations, interleaved\n')
+    print(format_table(results, settings))
+    return results
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,94 @@
+"""Parameters and FLOPs (multiply-adds) of a backbone, classifier, detector or segmentor.
+
+    python tools/analysis/get_flops.py CONFIG [--shape H W] [--impl fast|reference]
+    python tools/analysis/get_flops.py --arch litv2_s [--shape H W]
+
+Two counts side by side (litv2_mm/analysis/flops.py says exactly what each includes):
+
+* authors' count: mmcv 1.x's module-level count plus the HiLo attention matrix products
+  by formula, the way the LITv2 paper's detection / segmentation FLOPs were counted
+  (RetinaNet LITv2-S, 1280 x 800: 242.39G; Semantic FPN LITv2-S, 512 x 512: 41.29G);
+* complete count: every multiply-add of the traced forward (mmengine's FlopAnalyzer plus
+  handlers for fused attention, pooling and the deformable sampling).
+
+What runs: see ``TensorForward`` in litv2_mm/analysis/model_specs.py (detectors: backbone,
+neck and head outputs, no NMS; segmentors: backbone, neck, decode head). ``--shape`` is
+H W of the input tensor (1, 3, H, W); defaults: 800 1280 for detectors (the paper's
+"1280 x 800" is W x H), 512 512 for segmentors, 224 224 otherwise.
+"""
+import argparse
+
+import torch
+from mmengine.config import DictAction
+
+from litv2_mm.analysis.flops import authors_count, complete_count
+from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_SHAPES, IMPLS, build_model,
+                                           count_parameters)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Parameters and FLOPs of a LITv2 (or any OpenMMLab) model, in the '
+                    "authors' count and the complete count")
+    parser.add_argument('config', nargs='?', help='mmdet / mmseg / mmpretrain config file')
+    parser.add_argument('--arch', choices=ARCH_SPECS, help='a bare backbone instead of a config')
+    parser.add_argument('--shape', type=int, nargs='+', metavar='N',
+                        help='input H W (one number: square); default by model kind')
+    parser.add_argument('--impl', choices=IMPLS,
+                        help="LITv2 implementation (default: 'fast', or the config's); the "
+                             'counts do not depend on it')
+    parser.add_argument('--count', choices=('authors', 'complete', 'both'), default='both',
+                        help='which count(s) to print')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    args = parser.parse_args(argv)
+    if (args.config is None) == (args.arch is None):
+        parser.error('give either CONFIG or --arch (exactly one)')
+    if args.shape is not None and (len(args.shape) not in (1, 2) or min(args.shape) < 1):
+        parser.error(f'--shape takes H W (or one size), positive, got {args.shape}')
+    if args.arch and args.cfg_options:
+        parser.error('--cfg-options needs a CONFIG')
+    return args
+
+
+def fmt(value, unit='G'):
+    scale = dict(G=1e9, M=1e6)[unit]
+    return f'{value / scale:.2f}{unit}'
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    spec = args.arch or args.config
+    built = build_model(spec, impl=args.impl, cfg_options=args.cfg_options)
+    H, W = (args.shape * 2)[:2] if args.shape else DEFAULT_SHAPES[built.kind]
+    images = torch.zeros(1, 3, H, W)
+    counts = {}
+    if args.count in ('authors', 'both'):
+        counts["authors' count"] = authors_count(built.module, images)
+    if args.count in ('complete', 'both'):
+        counts['complete count'] = complete_count(built.module, images)
+    n_params, n_trainable = count_parameters(built.module)
+
+    names = list(counts)
+    parts = [p for p in dict.fromkeys(p for c in counts.values() for p in c.parts)
+             if any(c.parts.get(p) for c in counts.values())]
+    print(f'\nmodel: {built.name} ({built.kind}), input (1, 3, {H}, {W}) = {W} x {H} (W x H)')
+    print('| part | ' + ' | '.join(names) + ' |')
+    print('|---|' + '---|' * len(names))
+    for part in parts:
+        print(f'| {part} | ' + ' | '.join(fmt(c.parts.get(part, 0)) for c in counts.values()) + ' |')
+    if "authors' count" in counts:
+        row = [fmt(c.attention) if n == "authors' count" else '(in parts)' for n, c in counts.items()]
+        print('| of which attention products (formula) | ' + ' | '.join(row) + ' |')
+    print('| **total** | ' + ' | '.join(f'**{fmt(c.total)}**' for c in counts.values()) + ' |')
+    trainable = f' ({fmt(n_trainable, "M")} trainable)' if n_trainable != n_params else ''
+    print(f'\nparams: {fmt(n_params, "M")}{trainable}')
+    skipped = counts.get('complete count')
+    if skipped is not None and skipped.skipped:
+        ops = ', '.join(sorted(op.split('::')[-1] for op in skipped.skipped))
+        print(f'complete count leaves out element-wise ops: {ops}')
+    return counts, n_params
+
+
+if __name__ == '__main__':
+    main()
