@@ -60,7 +60,8 @@ def test_entries_carry_the_published_results(tool):
 
 
 def test_unlisted_and_missing_configs_are_reported(tool, repo_copy):
-    (repo_copy / 'configs' / 'retinanet' / 'litv2_x_new.py').write_text("_base_ = './litv2_s_1x.py'\n")
+    new_config = repo_copy / 'configs' / 'retinanet' / 'litv2_x_new.py'
+    new_config.write_text("_base_ = './litv2_s_1x.py'\n")
     (repo_copy / 'configs' / 'upernet' / 'litv2_b_512x512_160k_ade20k.py').unlink()
     problems = tool.index_problems(repo_copy)
     assert problems == ['configs/retinanet/litv2_x_new.py: config not listed in any metafile',

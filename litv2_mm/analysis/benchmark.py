@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .model_specs import build_model, count_parameters
+from .model_specs import build_model, count_parameters, preload
 
 AMP_DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
 
@@ -152,7 +152,9 @@ def _reset_peak_rss():
 
 def measure_peak_memory_here(spec, settings, iters=2):
     """Peak memory (bytes) of building ``spec`` and running ``iters`` steps in *this*
-    process; meant for a fresh process (see :func:`measure_peak_memory`)."""
+    process; meant for a fresh process (see :func:`measure_peak_memory`). The libraries
+    are imported before the baseline is taken."""
+    preload(spec)
     if settings.device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
         read_peak = torch.cuda.max_memory_allocated

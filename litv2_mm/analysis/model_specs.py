@@ -111,6 +111,15 @@ def spec_kind(spec):
     return _SCOPE_KINDS[scope]
 
 
+def preload(spec):
+    """Import every library that building and running ``spec`` needs (so that a memory
+    baseline taken afterwards leaves the libraries' own memory out)."""
+    import mmcv.ops  # noqa: F401  (the reference implementation's deformable conv)
+    kind = spec_kind(spec)
+    scope = 'mmdet' if kind == 'backbone' else {v: k for k, v in _SCOPE_KINDS.items()}[kind]
+    importlib.import_module(f'{scope}.models')
+
+
 def build_backbone(name, impl='fast'):
     """One of :data:`ARCH_SPECS` as a bare backbone (random init); ``impl`` for LITv2."""
     if name.startswith('litv2_'):

@@ -28,14 +28,15 @@ def list_images(folder, limit=None):
 
 def dataset_image_dir(cfg):
     """Image folder of the config's test (else val) dataset: ``data_root`` joined with the
-    image prefix (mmdet ``img``, mmseg ``img_path``, mmpretrain a plain string)."""
+    image prefix (mmdet ``data_prefix.img``, mmseg ``data_prefix.img_path``, mmpretrain a
+    ``data_prefix`` string or the ``split`` name)."""
     for key in ('test_dataloader', 'val_dataloader'):
         dataset = (cfg.get(key) or {}).get('dataset')
         while dataset is not None and 'dataset' in dataset:  # RepeatDataset & co.
             dataset = dataset['dataset']
         if not dataset:
             continue
-        prefix = dataset.get('data_prefix', '')
+        prefix = dataset.get('data_prefix') or dataset.get('split') or ''
         if isinstance(prefix, dict):
             prefix = prefix.get('img', prefix.get('img_path', ''))
         return osp.join(dataset.get('data_root') or '', prefix or '')
@@ -43,9 +44,10 @@ def dataset_image_dir(cfg):
 
 
 def normalisation(cfg):
-    """(mean, std, rgb) of the config's data preprocessor: per-channel lists and whether the
-    model expects RGB (True) or BGR input; (0, 1, True) when the config does not say."""
-    pre = cfg.get('model', {}).get('data_preprocessor') or {}
+    """(mean, std, rgb) of the config's data preprocessor (``model.data_preprocessor``, or
+    mmpretrain's top-level ``data_preprocessor``): per-channel lists and whether the model
+    expects RGB (True) or BGR input; (0, 1, True) when the config does not say."""
+    pre = cfg.get('model', {}).get('data_preprocessor') or cfg.get('data_preprocessor') or {}
     rgb = pre.get('bgr_to_rgb', pre.get('to_rgb', True))
     return list(pre.get('mean') or [0.] * 3), list(pre.get('std') or [1.] * 3), bool(rgb)
 

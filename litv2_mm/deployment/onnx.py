@@ -24,7 +24,6 @@ def build_backbone(backbone_cfg, checkpoint=None, trusted=False):
     mmpretrain checkpoints, ours); None keeps LITv2's random initialisation.
     """
     from mmengine.registry import MODELS
-    import litv2_mm  # noqa: F401  registers LITv2
     if not isinstance(backbone_cfg, dict) or 'type' not in backbone_cfg:
         backbone_cfg = dict(type='LITv2', arch=backbone_cfg)
     backbone_cfg = copy.deepcopy(dict(backbone_cfg))
@@ -115,7 +114,8 @@ def export_onnx(model, path, input_size, output_names, opset=OPSET):
         raise ValueError(f'{len(outs)} outputs but {len(output_names)} output names')
     dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
     for name, out in zip(output_names, outs):
-        dynamic_axes[name] = {0: 'batch', **({2: f'{name}_h', 3: f'{name}_w'} if out.dim() == 4 else {})}
+        spatial = {2: f'{name}_h', 3: f'{name}_w'} if out.dim() == 4 else {}
+        dynamic_axes[name] = {0: 'batch', **spatial}
     with warnings.catch_warnings():
         # The size branches the tracer warns about are frozen on purpose (see trace_size).
         warnings.simplefilter('ignore', torch.jit.TracerWarning)

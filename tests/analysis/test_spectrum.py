@@ -8,8 +8,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from litv2_mm.analysis.spectrum import (capture_branches, default_layers, fft_magnitude, hilo_layer,
-                                        mean_spectra, parse_layer, radial_profile)
+from mmengine.config import Config
+
+from litv2_mm.analysis.spectrum import (capture_branches, dataset_image_dir, default_layers,
+                                        fft_magnitude, hilo_layer, mean_spectra, normalisation,
+                                        parse_layer, radial_profile)
 from litv2_mm.models import LITv2
 
 TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
@@ -93,6 +96,19 @@ def test_radial_profile_peaks_at_a_cosine_frequency():
     wave = torch.cos(2 * math.pi * 3 * x / 16).expand(16, 16)  # 3 cycles along x
     freqs, profile = radial_profile(fft_magnitude(wave[None, :, :, None])[0])
     assert int(profile.argmax()) == 3 and freqs[3] == pytest.approx(3 / 8)
+
+
+@pytest.mark.parametrize('config,folder', [
+    ('configs/retinanet/litv2_s_1x_synthetic.py', 'data/generated/coco/val/'),
+    ('configs/upernet/litv2_s_synthetic.py', 'data/generated/ade/images/validation'),
+    ('configs/classification/litv2_s_8xb128_in1k.py', 'data/imagenet/val'),
+])
+def test_images_and_normalisation_come_from_the_config(repo_root, config, folder):
+    cfg = Config.fromfile(osp.join(repo_root, config))
+    assert osp.normpath(dataset_image_dir(cfg)) == osp.normpath(folder)
+    mean, std, rgb = normalisation(cfg)  # mmpretrain keeps data_preprocessor at the top level
+    assert mean == pytest.approx([123.675, 116.28, 103.53])
+    assert std == pytest.approx([58.395, 57.12, 57.375]) and rgb
 
 
 def load_tool():

@@ -50,6 +50,16 @@ def test_trace_size_takes_every_padding_branch():
         assert h >= 224 and h % 4 and stage3 % local_ws[2]
 
 
+def test_build_backbone_loads_a_checkpoint_of_our_runs(tmp_path):
+    torch.manual_seed(1)
+    trained = build_backbone(dict(type='LITv2', arch=TINY))
+    path = tmp_path / 'run.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in trained.state_dict().items()}}, path)
+    loaded = build_backbone(dict(type='LITv2', arch=TINY), checkpoint=path)
+    for key, value in trained.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
 def test_backbone_exports_with_dynamic_batch_and_size(tmp_path):
     torch.manual_seed(0)
     model = build_backbone(dict(type='LITv2', arch=TINY))
@@ -81,7 +91,8 @@ def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys
     config = tiny_config(tmp_path, osp.join(repo_root, 'configs/retinanet/litv2_s_1x_synthetic.py'),
                          backbone=dict(arch=tiny_arch()), neck=dict(in_channels=[16, 32, 64, 128]))
     out = tmp_path / 'det.onnx'
-    assert load_tool().main([config, '--neck', '--out', str(out), '--shapes', '64x64', '90x70']) == 0
+    argv = [config, '--neck', '--out', str(out), '--shapes', '64x64', '90x70']
+    assert load_tool().main(argv) == 0
     printed = capsys.readouterr().out
     assert 'fpn0, fpn1, fpn2, fpn3, fpn4' in printed  # RetinaNet's FPN: 5 levels
     assert printed.count('max |PyTorch - onnxruntime|') == 2 and 'OK' in printed

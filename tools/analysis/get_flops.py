@@ -51,9 +51,10 @@ def parse_args(argv=None):
     return args
 
 
-def fmt(value, unit='G'):
-    scale = dict(G=1e9, M=1e6)[unit]
-    return f'{value / scale:.2f}{unit}'
+def fmt(value, unit=None):
+    """Multiply-adds or parameters as G / M (``unit`` None: G from 0.1G up, else M)."""
+    unit = unit or ('G' if value >= 1e8 else 'M')
+    return f'{value / dict(G=1e9, M=1e6)[unit]:.2f}{unit}'
 
 
 def main(argv=None):
@@ -86,7 +87,7 @@ def main(argv=None):
     skipped = counts.get('complete count')
     if skipped is not None and skipped.skipped:
         ops = ', '.join(sorted(op.split('::')[-1] for op in skipped.skipped))
-        print(f'complete count leaves out element-wise ops: {ops}')
+        print(f'complete count: ops run without a FLOPs rule (not counted): {ops}')
     return counts, n_params
 
 

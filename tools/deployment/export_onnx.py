@@ -5,7 +5,8 @@
     # a detector's backbone + FPN (outputs the FPN maps)
     python tools/deployment/export_onnx.py configs/retinanet/litv2_s_1x.py --neck
     # an mmpretrain classifier (backbone + neck + head -> logits)
-    python tools/deployment/export_onnx.py configs/classification/litv2_s_8xb128_in1k.py --classifier
+    python tools/deployment/export_onnx.py \
+        configs/classification/litv2_s_8xb128_in1k.py --classifier
 
 Inputs are normalised images (the data preprocessor is not part of the graph). Exits
 non-zero when onnxruntime differs from PyTorch by more than --tol on any check shape.
@@ -28,13 +29,15 @@ def parse_shape(text):
     """'256x320' -> (256, 320)."""
     match = re.fullmatch(r'(\d+)x(\d+)', text)
     if match is None or min(int(match.group(1)), int(match.group(2))) < 32:
-        raise argparse.ArgumentTypeError(f'expected HxW with sides >= 32, e.g. 256x320, got {text!r}')
+        raise argparse.ArgumentTypeError(
+            f'expected HxW with sides >= 32, e.g. 256x320, got {text!r}')
     return int(match.group(1)), int(match.group(2))
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', nargs='?', help='mmdet / mmseg / mmpretrain config with a LITv2 backbone')
+    parser.add_argument('config', nargs='?',
+                        help='mmdet / mmseg / mmpretrain config with a LITv2 backbone')
     parser.add_argument('--arch', help="export a bare LITv2 backbone: 'small' | 'medium' | 'base'")
     part = parser.add_mutually_exclusive_group()
     part.add_argument('--neck', action='store_true', help='backbone + the config\'s neck (FPN)')
@@ -51,7 +54,8 @@ def parse_args(argv=None):
                                             '(default 224x224 250x330)')
     parser.add_argument('--batch', type=int, default=2, help='batch size of the check inputs')
     parser.add_argument('--tol', type=float, default=1e-4, help='largest allowed |difference|')
-    parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (>= 16, default {OPSET})')
+    parser.add_argument('--opset', type=int, default=OPSET,
+                        help=f'ONNX opset (>= 16 for GridSample, default {OPSET})')
     parser.add_argument('--seed', type=int, default=0, help='seed of weights and check inputs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
