@@ -26,3 +26,45 @@ def ade_root():
     """The embedded ADE20K-format set at its default location (generated when missing)."""
     from litv2_mm.data import ensure_ade
     return ensure_ade(osp.join(REPO, 'data', 'generated', 'ade'))
+
+
+@pytest.fixture(scope='session')
+def run_tool():
+    """Run ``python tools/<script> args...`` from the repo root; returns CompletedProcess
+    (stdout and stderr merged) and fails the test with the output on a non-zero exit."""
+    import subprocess
+    import sys
+
+    def run(script, *args, timeout=900, check=True, env=None):
+        full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+        cmd = [sys.executable, osp.join(REPO, 'tools', script), *map(str, args)]
+        proc = subprocess.run(cmd, cwd=REPO, env=full_env, timeout=timeout, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if check and proc.returncode != 0:
+            pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
+        return proc
+
+    return run
+
+
+TINY_ARCH = dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
+
+
+@pytest.fixture(scope='session')
+def tiny_config():
+    """Write a config that inherits a repo config and shrinks the backbone (and the neck or
+    heads that read its widths); returns its path."""
+    counter = [0]
+
+    def make(tmp_dir, base, extra=''):
+        counter[0] += 1
+        path = osp.join(str(tmp_dir), f'tiny_{counter[0]}.py')
+        widths = [TINY_ARCH['embed_dims'] * 2 ** i for i in range(4)]
+        with open(path, 'w') as f:
+            f.write(f"_base_ = '{osp.join(REPO, 'configs', base)}'\n"
+                    f"tiny_arch = {TINY_ARCH!r}\n"
+                    f"tiny_widths = {widths!r}\n")
+            f.write(extra)
+        return path
+
+    return make

@@ -7,6 +7,7 @@ Peak memory is measured per model in a fresh subprocess: on CUDA the allocator's
 ``max_memory_allocated`` (weights, input, activations); on the CPU the growth of the
 process's peak resident memory over its resident memory just before the model was built.
 """
+import argparse
 import contextlib
 import json
 import os
@@ -19,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+from tqdm import tqdm
 
 from .model_specs import build_model, count_parameters, preload
 
@@ -39,6 +41,9 @@ class Settings:
     impl: str = None  # LITv2 implementation where a spec names none
     cfg_options: dict = None
 
+    def __post_init__(self):
+        self.shape = tuple(self.shape)
+
 
 @dataclass
 class Result:
@@ -54,6 +59,16 @@ class Result:
 
     def imgs_per_s(self, batch):
         return batch / statistics.median(self.times)
+
+
+def int_at_least(minimum):
+    """argparse type: an int >= ``minimum``, with an error message naming the bound."""
+    def parse(value):
+        n = int(value)
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f'must be an integer >= {minimum}, got {value}')
+        return n
+    return parse
 
 
 def _tensors(out):
@@ -107,7 +122,6 @@ def make_step(module, settings):
 def time_interleaved(steps, runs, warmup, device, progress=True):
     """{name: step} -> {name: [seconds per iteration] * runs}, timed in interleaved rounds
     after ``warmup`` iterations of each step."""
-    from tqdm import tqdm
     names = list(steps)
     times = {n: [] for n in names}
     with tqdm(total=len(names) * (warmup + runs), desc='benchmark', disable=not progress,
@@ -150,25 +164,27 @@ def _reset_peak_rss():
         return False
 
 
-def measure_peak_memory_here(spec, settings, iters=2):
-    """Peak memory (bytes) of building ``spec`` and running ``iters`` steps in *this*
-    process; meant for a fresh process (see :func:`measure_peak_memory`). The libraries
-    are imported before the baseline is taken."""
+def measure_peak_memory_here(spec, settings):
+    """Peak memory (bytes) of ``spec`` in *this* process, meant to be a fresh one (see
+    :func:`measure_peak_memory`): libraries imported, then a baseline, then the model is
+    built and run once (compilation, lazy set-up), the peak mark is reset where possible,
+    and one more step is measured. CUDA: the allocator's peak over the baseline; CPU: the
+    peak resident memory over the resident memory at the baseline."""
     preload(spec)
     if settings.device.startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
-        read_peak = torch.cuda.max_memory_allocated
         before = torch.cuda.memory_allocated()
+        read_peak, reset_peak = torch.cuda.max_memory_allocated, torch.cuda.reset_peak_memory_stats
     elif _reset_peak_rss():
-        read_peak = lambda: _rss_bytes('VmHWM')  # noqa: E731
         before = _rss_bytes('VmRSS')
-    else:  # ru_maxrss is a lifetime high-water mark (kB on Linux): report its growth
+        read_peak, reset_peak = (lambda: _rss_bytes('VmHWM')), _reset_peak_rss
+    else:  # ru_maxrss is a lifetime high-water mark (kB on Linux) that cannot be reset
         read_peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # noqa: E731
-        before = read_peak()
-    built = build_model(spec, settings.impl, settings.cfg_options)
-    step = make_step(built.module, settings)
-    for _ in range(iters):
-        step()
+        before, reset_peak = read_peak(), (lambda: None)
+    step = make_step(build_model(spec, settings.impl, settings.cfg_options).module, settings)
+    step()
+    sync(settings.device)
+    reset_peak()
+    step()
     sync(settings.device)
     return read_peak() - before
 
@@ -191,7 +207,6 @@ def measure_peak_memory(spec, settings, timeout=None):
 def _memory_child(payload):
     args = json.loads(payload)
     settings = Settings(**args['settings'])
-    settings.shape = tuple(settings.shape)
     print(json.dumps(dict(peak_memory=measure_peak_memory_here(args['spec'], settings))))
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 ARCH_SPECS = ('litv2_s', 'litv2_m', 'litv2_b', 'swin_t', 'resnet50')
 IMPLS = ('fast', 'reference')
@@ -99,24 +101,28 @@ def parse_spec(spec):
     return name, impl or None
 
 
+def _config_scope(cfg, path):
+    """'mmdet' | 'mmseg' | 'mmpretrain': the config's ``default_scope``."""
+    scope = cfg.get('default_scope')
+    if scope not in _SCOPE_KINDS:
+        raise ValueError(f'{path}: default_scope {scope!r} is not one of {sorted(_SCOPE_KINDS)}')
+    return scope
+
+
 def spec_kind(spec):
     """'backbone', 'classifier', 'detector' or 'segmentor' for a spec, without building it."""
     name, _ = parse_spec(spec)
     if name in ARCH_SPECS:
         return 'backbone'
-    from mmengine.config import Config
-    scope = Config.fromfile(name).get('default_scope')
-    if scope not in _SCOPE_KINDS:
-        raise ValueError(f'{name}: default_scope {scope!r} is not one of {sorted(_SCOPE_KINDS)}')
-    return _SCOPE_KINDS[scope]
+    return _SCOPE_KINDS[_config_scope(Config.fromfile(name), name)]
 
 
 def preload(spec):
     """Import every library that building and running ``spec`` needs (so that a memory
     baseline taken afterwards leaves the libraries' own memory out)."""
     import mmcv.ops  # noqa: F401  (the reference implementation's deformable conv)
-    kind = spec_kind(spec)
-    scope = 'mmdet' if kind == 'backbone' else {v: k for k, v in _SCOPE_KINDS.items()}[kind]
+    name, _ = parse_spec(spec)
+    scope = 'mmdet' if name in ARCH_SPECS else _config_scope(Config.fromfile(name), name)
     importlib.import_module(f'{scope}.models')
 
 
@@ -140,14 +146,10 @@ def build_from_config(path, impl=None, cfg_options=None, require_litv2=False):
     ``impl`` ('fast' | 'reference') is passed to a LITv2 backbone (``require_litv2``: raise
     if the backbone is something else); ``cfg_options`` (dict) is merged into the config.
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    scope = cfg.get('default_scope')
-    if scope not in _SCOPE_KINDS:
-        raise ValueError(f'{path}: default_scope {scope!r} is not one of {sorted(_SCOPE_KINDS)}')
+    scope = _config_scope(cfg, path)
     init_default_scope(scope)
     backbone = cfg.model.backbone
     backbone.init_cfg = None

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .convffn import ConvFFN
 from .dtm import DeformConv2x2, DeformableTokenMerging
 from .hilo import HiLoAttention
 
@@ -62,3 +63,11 @@ class ReferenceDeformableTokenMerging(DeformableTokenMerging):
     def __init__(self, in_channels, out_channels):
         super().__init__(in_channels, out_channels)
         self.dconv = ReferenceDeformConv2x2(in_channels, out_channels)
+
+
+class ReferenceConvFFN(ConvFFN):
+    """ConvFFN as the authors write it: fc1 (with bias) -> depthwise conv -> GELU -> fc2."""
+
+    def forward(self, x, H, W):
+        x = self.act(self.dwconv(self.fc1(x), H, W))
+        return self.drop(self.fc2(self.drop(x)))

@@ -53,3 +53,13 @@ def test_flops_match_the_paper_at_the_fig6_setting():
                 assert layer.flops(14, 14) == pytest.approx(ref, rel=0.05), name
                 checked.add(key)
     assert checked == set(PAPER_FIG6_FLOPS)
+
+
+def test_attention_benchmark_tool_writes_table_and_chart(tmp_path, capsys, load_tool):
+    tool = load_tool('attention_benchmark')
+    out = tmp_path / 'chart.png'
+    speeds = tool.main(['--batch', '1', '--dim', '64', '--heads', '4', '--runs', '1',
+                        '--warmup', '0', '--devices', 'cpu', '--no-progress', '--out', str(out)])
+    assert set(speeds['cpu']) == set(comparison_layers(64, 4))
+    assert out.stat().st_size > 0
+    assert '| HiLo (fast) |' in capsys.readouterr().out

@@ -1,23 +1,10 @@
 """Benchmark tools on tiny inputs: the compare table and the CPU peak-memory probe."""
-import importlib.util
-import os.path as osp
-
 import pytest
 
 from litv2_mm.analysis.benchmark import Settings, measure_peak_memory
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', 'analysis',
-                                                                 f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_compare_prints_one_row_per_model(capsys):
+def test_compare_prints_one_row_per_model(capsys, load_tool):
     tool = load_tool('benchmark')
     results = tool.main(['--compare', 'litv2_s', 'litv2_s:reference', 'resnet50',
                          '--batch', '1', '--shape', '32', '--runs', '1', '--warmup', '0',
@@ -30,7 +17,7 @@ def test_compare_prints_one_row_per_model(capsys):
     assert 'torch ' in out and 'cores' in out
 
 
-def test_compare_rejects_a_bad_spec(capsys):
+def test_compare_rejects_a_bad_spec(capsys, load_tool):
     tool = load_tool('benchmark')
     with pytest.raises(SystemExit):
         tool.parse_args(['--compare', 'litv2_s:slow'])
@@ -40,3 +27,12 @@ def test_compare_rejects_a_bad_spec(capsys):
 def test_cpu_peak_memory_is_positive():
     peak = measure_peak_memory('litv2_s', Settings(batch=1, shape=(32, 32)))
     assert peak > 0
+
+
+def test_train_step_runs_backward(capsys, load_tool):
+    tool = load_tool('benchmark')
+    # 64 x 64: DTM's BatchNorm needs more than one value per channel in train mode.
+    (result, ) = tool.main(['--arch', 'litv2_s', '--batch', '1', '--shape', '64', '--runs', '1',
+                            '--warmup', '0', '--train-step', '--no-memory', '--no-progress'])
+    assert result.times[0] > 0
+    assert 'train step (forward + backward)' in capsys.readouterr().out

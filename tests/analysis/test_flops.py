@@ -80,3 +80,12 @@ def test_counts_are_per_image():
     one = authors_count(built.module, torch.zeros(1, 3, 64, 64))
     two = authors_count(built.module, torch.zeros(2, 3, 64, 64))
     assert one.total == two.total and one.attention == two.attention
+
+
+def test_get_flops_tool_prints_both_counts(capsys, load_tool):
+    counts, params = load_tool('get_flops').main(['--arch', 'litv2_s', '--shape', '64'])
+    out = capsys.readouterr().out
+    assert "| part | authors' count | complete count |" in out
+    assert '| **total** |' in out and 'input (1, 3, 64, 64)' in out
+    assert params == 27_076_152  # PAPER_NOTES: LITv2-S with its three output norms
+    assert counts['complete count'].total > counts["authors' count"].total

@@ -19,26 +19,21 @@ import statistics
 import torch
 
 from litv2_mm.analysis.attention_variants import PAPER_FIG6_FLOPS, comparison_layers
-from litv2_mm.analysis.benchmark import machine_info, time_interleaved
-
-
-def positive(value):
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
-    return n
+from litv2_mm.analysis.benchmark import int_at_least, machine_info, time_interleaved
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Throughput and FLOPs of one attention layer (the paper's Fig. 6)")
-    parser.add_argument('--batch', type=positive, default=64, help='images per iteration')
-    parser.add_argument('--tokens', type=positive, default=14,
+    parser.add_argument('--batch', type=int_at_least(1), default=64, help='images per iteration')
+    parser.add_argument('--tokens', type=int_at_least(1), default=14,
                         help='map side: tokens x tokens (default 14)')
-    parser.add_argument('--dim', type=positive, default=768, help='channels')
-    parser.add_argument('--heads', type=positive, default=12, help='attention heads')
-    parser.add_argument('--runs', type=positive, default=30, help='timed iterations per layer')
-    parser.add_argument('--warmup', type=int, default=10, help='warm-up iterations per layer')
+    parser.add_argument('--dim', type=int_at_least(1), default=768, help='channels')
+    parser.add_argument('--heads', type=int_at_least(1), default=12, help='attention heads')
+    parser.add_argument('--runs', type=int_at_least(1), default=30,
+                        help='timed iterations per layer')
+    parser.add_argument('--warmup', type=int_at_least(0), default=10,
+                        help='warm-up iterations per layer')
     parser.add_argument('--devices', nargs='+', choices=('cpu', 'cuda'),
                         help='where to time (default: cpu, and cuda when available)')
     parser.add_argument('--out', default='work_dirs/attention_benchmark.png',
@@ -47,8 +42,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.dim % args.heads:
         parser.error(f'--heads {args.heads} must divide --dim {args.dim}')
-    if args.warmup < 0:
-        parser.error(f'--warmup must be >= 0, got {args.warmup}')
     if args.devices is None:
         args.devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     elif 'cuda' in args.devices and not torch.cuda.is_available():

@@ -2,8 +2,8 @@
 
     python tools/analysis/benchmark.py --arch litv2_s                  # paper protocol
     python tools/analysis/benchmark.py CONFIG [--batch 1 --shape 800 1333]
-    python tools/analysis/benchmark.py --compare                       # LITv2-S fast /
-    python tools/analysis/benchmark.py --compare litv2_s resnet50 CONFIG:reference  # ...
+    python tools/analysis/benchmark.py --compare     # LITv2-S fast, reference, Swin-T, R-50
+    python tools/analysis/benchmark.py --compare litv2_s resnet50 CONFIG:reference
 
 Paper protocol by default: batch 64 at 224 x 224 (detectors: batch 1 at 800 x 1280,
 segmentors: batch 1 at 512 x 512), fp32, no grad, warm-up iterations, then 30 timed
@@ -21,26 +21,12 @@ import argparse
 import torch
 from mmengine.config import DictAction
 
-from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, machine_info,
-                                         run_benchmark)
+from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, int_at_least,
+                                         machine_info, run_benchmark)
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, IMPLS,
                                            parse_spec, spec_kind)
 
 DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
-
-
-def positive(value):
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
-    return n
-
-
-def non_negative(value):
-    n = int(value)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
-    return n
 
 
 def parse_args(argv=None):
@@ -54,16 +40,20 @@ def parse_args(argv=None):
     parser.add_argument('--compare', nargs='*', metavar='SPEC',
                         help='models side by side, timed in interleaved rounds (no SPEC: '
                              + ', '.join(DEFAULT_COMPARE) + ')')
-    parser.add_argument('--batch', type=positive,
+    parser.add_argument('--batch', type=int_at_least(1),
                         help='images per iteration (default 64; detectors / segmentors 1)')
-    parser.add_argument('--shape', type=positive, nargs='+', metavar='N',
+    parser.add_argument('--shape', type=int_at_least(1), nargs='+', metavar='N',
                         help='input H W, or one size for a square (default by model kind: '
                              '224 224, detectors 800 1280, segmentors 512 512)')
-    parser.add_argument('--runs', type=positive, default=30, help='timed iterations per model')
-    parser.add_argument('--warmup', type=non_negative,
+    parser.add_argument('--runs', type=int_at_least(1), default=30,
+                        help='timed iterations per model')
+    parser.add_argument('--warmup', type=int_at_least(0),
                         help='warm-up iterations per model (default 50 on CUDA, 5 on CPU)')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    parser.add_argument('--amp', choices=sorted(AMP_DTYPES), help='autocast to this dtype')
+    parser.add_argument('--amp', choices=sorted(AMP_DTYPES),
+                        help='autocast to this dtype (on a CPU without native bf16 / fp16 '
+                             'kernels far slower than fp32: depthwise convs fall back to a '
+                             'per-channel loop)')
     parser.add_argument('--channels-last', action='store_true',
                         help='model and input in channels-last memory format')
     parser.add_argument('--compile', action='store_true', help='torch.compile the models')

@@ -57,6 +57,24 @@ def fmt(value, unit=None):
     return f'{value / dict(G=1e9, M=1e6)[unit]:.2f}{unit}'
 
 
+def print_table(counts):
+    """Markdown table: one column per count, one row per model part, then the totals."""
+    def row(label, cells):
+        print(f'| {label} | ' + ' | '.join(cells) + ' |')
+
+    row('part', list(counts))
+    print('|---|' + '---|' * len(counts))
+    parts = dict.fromkeys(p for c in counts.values() for p in c.parts)
+    for part in parts:
+        if any(c.parts.get(part) for c in counts.values()):
+            row(part, [fmt(c.parts.get(part, 0)) for c in counts.values()])
+    if counts.get("authors' count") and counts["authors' count"].attention:
+        row('of which attention products (formula)',
+            [fmt(c.attention) if n == "authors' count" else '(in parts)'
+             for n, c in counts.items()])
+    row('**total**', [f'**{fmt(c.total)}**' for c in counts.values()])
+
+
 def main(argv=None):
     args = parse_args(argv)
     spec = args.arch or args.config
@@ -70,23 +88,13 @@ def main(argv=None):
         counts['complete count'] = complete_count(built.module, images)
     n_params, n_trainable = count_parameters(built.module)
 
-    names = list(counts)
-    parts = [p for p in dict.fromkeys(p for c in counts.values() for p in c.parts)
-             if any(c.parts.get(p) for c in counts.values())]
     print(f'\nmodel: {built.name} ({built.kind}), input (1, 3, {H}, {W}) = {W} x {H} (W x H)')
-    print('| part | ' + ' | '.join(names) + ' |')
-    print('|---|' + '---|' * len(names))
-    for part in parts:
-        print(f'| {part} | ' + ' | '.join(fmt(c.parts.get(part, 0)) for c in counts.values()) + ' |')
-    if "authors' count" in counts:
-        row = [fmt(c.attention) if n == "authors' count" else '(in parts)' for n, c in counts.items()]
-        print('| of which attention products (formula) | ' + ' | '.join(row) + ' |')
-    print('| **total** | ' + ' | '.join(f'**{fmt(c.total)}**' for c in counts.values()) + ' |')
+    print_table(counts)
     trainable = f' ({fmt(n_trainable, "M")} trainable)' if n_trainable != n_params else ''
     print(f'\nparams: {fmt(n_params, "M")}{trainable}')
-    skipped = counts.get('complete count')
-    if skipped is not None and skipped.skipped:
-        ops = ', '.join(sorted(op.split('::')[-1] for op in skipped.skipped))
+    complete = counts.get('complete count')
+    if complete is not None and complete.skipped:
+        ops = ', '.join(sorted(op.split('::')[-1] for op in complete.skipped))
         print(f'complete count: ops run without a FLOPs rule (not counted): {ops}')
     return counts, n_params
 
