@@ -7,12 +7,11 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from litv2_mm.apis import set_data_root
-from litv2_mm.engine import enable_safe_checkpoints, prepare_cpu_distributed
+from litv2_mm.apis import load_tool_config, prepare_run
 
 
 def parse_args():
@@ -43,33 +42,18 @@ def add_visualization(cfg, show_dir):
         raise ValueError(f'--show-dir: {cfg.filename} has no visualization hook')
     hooks.visualization.draw = True
     hooks.visualization.test_out_dir = show_dir
-    if hooks.visualization.get('type') == 'mmdet.DetVisualizationHook' or \
-            hooks.visualization.get('type') == 'DetVisualizationHook':
-        hooks.visualization.show = False
 
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show_dir:
         add_visualization(cfg, args.show_dir)
-    enable_safe_checkpoints(cfg, trusted=args.trust_checkpoint)
-    prepare_cpu_distributed(cfg)
+    prepare_run(cfg, trusted_checkpoint=args.trust_checkpoint)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):

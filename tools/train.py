@@ -5,14 +5,12 @@
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from litv2_mm.apis import set_data_root
-from litv2_mm.engine import enable_safe_checkpoints, prepare_cpu_distributed
+from litv2_mm.apis import load_tool_config, prepare_run
 
 
 def parse_args():
@@ -44,18 +42,7 @@ def parse_args():
 
 
 def build_config(args):
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -80,8 +67,7 @@ def build_config(args):
 def main():
     args = parse_args()
     cfg = build_config(args)
-    enable_safe_checkpoints(cfg)
-    prepare_cpu_distributed(cfg)
+    prepare_run(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 

@@ -44,3 +44,37 @@ def set_data_root(cfg, data_root):
                     break
     cfg['data_root'] = data_root
     return cfg
+
+
+def load_tool_config(args):
+    """The config that tools/train.py and tools/test.py run: the file, ``--data-root``,
+    ``--cfg-options``, ``--launcher`` and the work dir (``--work-dir`` or
+    ``work_dirs/<config name>``)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def prepare_run(cfg, trusted_checkpoint=False):
+    """Everything the tools add before building a Runner: safe checkpoints, data checks,
+    CPU-only distributed set-up."""
+    from ..datasets import add_data_checks, check_annotation_files
+    from ..engine import enable_safe_checkpoints, prepare_cpu_distributed
+    enable_safe_checkpoints(cfg, trusted=trusted_checkpoint)
+    check_annotation_files(cfg)
+    add_data_checks(cfg)
+    prepare_cpu_distributed(cfg)
+    return cfg

@@ -78,30 +78,41 @@ class HiLoAttention(nn.Module):
         drop = self.attn_drop if self.training else 0.
         return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
 
-    def hifi(self, x):
-        """Window attention. x: (B, Hp, Wp, C) with Hp, Wp multiples of s -> (B, Hp, Wp, h_dim)."""
+    def hifi(self, x, qkv=None):
+        """Window attention. x: (B, Hp, Wp, C) with Hp, Wp multiples of s -> (B, Hp, Wp, h_dim).
+
+        ``qkv`` (B, Hp, Wp, 3 * h_dim): ``h_qkv(x)`` when the caller has it already.
+        """
         B, Hp, Wp, _ = x.shape
         s, hh, hd = self.ws, self.h_heads, self.head_dim
-        qkv = self.h_qkv(x).view(B, Hp // s, s, Wp // s, s, 3, hh, hd)
+        qkv = (self.h_qkv(x) if qkv is None else qkv).reshape(B, Hp // s, s, Wp // s, s, 3, hh, hd)
         # -> (3, B, nh, nw, heads, s, s, hd): one copy, windows become the batch.
         qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, hh, s * s, hd)
         out = self._attend(qkv[0], qkv[1], qkv[2])  # (B*nW, heads, s*s, hd)
         out = out.view(B, Hp // s, Wp // s, hh, s, s, hd).permute(0, 1, 4, 2, 5, 3, 6)
         return self.h_proj(out.reshape(B, Hp, Wp, self.h_dim))
 
-    def lofi(self, x):
-        """Queries everywhere, keys/values from s x s average pooling. (B, Hp, Wp, C) -> (B, Hp, Wp, l_dim)."""
+    def lofi(self, x, q=None):
+        """Queries everywhere, keys/values from s x s average pooling.
+        (B, Hp, Wp, C) -> (B, Hp, Wp, l_dim); ``q`` (B, Hp, Wp, l_dim): ``l_q(x)`` if known."""
         B, Hp, Wp, C = x.shape
         lh, hd = self.l_heads, self.head_dim
-        q = self.l_q(x).view(B, Hp * Wp, lh, hd).transpose(1, 2)
+        q = (self.l_q(x) if q is None else q).reshape(B, Hp * Wp, lh, hd).transpose(1, 2)
         if self.ws > 1:
             pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), self.ws, self.ws)  # (B, C, h, w)
             kv_in = pooled.flatten(2).transpose(1, 2)
         else:
-            kv_in = x.view(B, Hp * Wp, C)
+            kv_in = x.reshape(B, Hp * Wp, C)
         kv = self.l_kv(kv_in).view(B, -1, 2, lh, hd).permute(2, 0, 3, 1, 4)
         out = self._attend(q, kv[0], kv[1])  # (B, heads, Hp*Wp, hd)
         return self.l_proj(out.transpose(1, 2).reshape(B, Hp, Wp, self.l_dim))
+
+    def _both_branches(self, x):
+        """Hi-Fi q/k/v and Lo-Fi q from one GEMM over x, then both branches, Hi-Fi first."""
+        weight = torch.cat((self.h_qkv.weight, self.l_q.weight))
+        bias = None if self.h_qkv.bias is None else torch.cat((self.h_qkv.bias, self.l_q.bias))
+        qkv, q = F.linear(x, weight, bias).split((3 * self.h_dim, self.l_dim), dim=-1)
+        return torch.cat((self.hifi(x, qkv=qkv), self.lofi(x, q=q)), dim=-1)
 
     def forward(self, x, H, W):
         """x: (B, H*W, C) -> (B, H*W, C)."""
@@ -118,7 +129,7 @@ class HiLoAttention(nn.Module):
         elif self.l_heads == 0:
             out = self.hifi(x)
         else:
-            out = torch.cat((self.hifi(x), self.lofi(x)), dim=-1)
+            out = self._both_branches(x)
         if pad_b or pad_r:
             out = out[:, :H, :W]
         return self.proj_drop(out.reshape(B, N, C))

@@ -14,11 +14,13 @@ from .convffn import ConvFFN
 
 from .dtm import DeformableTokenMerging
 from .hilo import HiLoAttention
-from .reference import ReferenceDeformableTokenMerging, ReferenceHiLoAttention
+from .reference import (ReferenceConvFFN, ReferenceDeformableTokenMerging,
+                        ReferenceHiLoAttention)
 
+# attention, feed-forward and token-merging classes of each implementation
 IMPLEMENTATIONS = {
-    'fast': (HiLoAttention, DeformableTokenMerging),
-    'reference': (ReferenceHiLoAttention, ReferenceDeformableTokenMerging),
+    'fast': (HiLoAttention, ConvFFN, DeformableTokenMerging),
+    'reference': (ReferenceHiLoAttention, ReferenceConvFFN, ReferenceDeformableTokenMerging),
 }
 
 
@@ -51,7 +53,8 @@ class LITv2Block(nn.Module):
     """
 
     def __init__(self, dim, num_heads, window_size, alpha, mlp_ratio=4., qkv_bias=True,
-                 qk_scale=None, drop=0., attn_drop=0., drop_path=0., attn_cls=HiLoAttention):
+                 qk_scale=None, drop=0., attn_drop=0., drop_path=0., attn_cls=HiLoAttention,
+                 ffn_cls=ConvFFN):
         super().__init__()
         self.has_attn = window_size > 0
         if self.has_attn:
@@ -60,7 +63,7 @@ class LITv2Block(nn.Module):
                                  attn_drop=attn_drop, proj_drop=drop, window_size=window_size,
                                  alpha=alpha)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = ConvFFN(dim, int(dim * mlp_ratio), drop=drop)
+        self.mlp = ffn_cls(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x, H, W):
@@ -148,7 +151,7 @@ class LITv2(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.impl = impl
-        attn_cls, merge_cls = IMPLEMENTATIONS[impl]
+        attn_cls, ffn_cls, merge_cls = IMPLEMENTATIONS[impl]
         self.channels = tuple(self.embed_dims * 2 ** i for i in range(self.num_stages))
 
         self.patch_embed = PatchEmbed(in_channels, self.embed_dims)
@@ -162,7 +165,7 @@ class LITv2(BaseModule):
                 drop_paths=dpr[start:start + depth],
                 downsample_cls=merge_cls if i < self.num_stages - 1 else None, with_cp=with_cp,
                 mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
-                attn_drop=attn_drop_rate, attn_cls=attn_cls))
+                attn_drop=attn_drop_rate, attn_cls=attn_cls, ffn_cls=ffn_cls))
         self.out_norms = out_norms
         if out_norms:
             for i in self.out_indices:

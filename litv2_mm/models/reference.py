@@ -23,7 +23,10 @@ class ReferenceHiLoAttention(HiLoAttention):
         attn = F.dropout(attn, self.attn_drop, self.training)
         return attn @ v
 
-    def hifi(self, x):
+    def _both_branches(self, x):
+        return torch.cat((self.hifi(x), self.lofi(x)), dim=-1)
+
+    def hifi(self, x, qkv=None):
         B, H, W, C = x.shape
         h_group, w_group = H // self.ws, W // self.ws
         total_groups = h_group * w_group
@@ -36,7 +39,7 @@ class ReferenceHiLoAttention(HiLoAttention):
         x = out.transpose(2, 3).reshape(B, h_group * self.ws, w_group * self.ws, self.h_dim)
         return self.h_proj(x)
 
-    def lofi(self, x):
+    def lofi(self, x, q=None):
         B, H, W, C = x.shape
         q = self.l_q(x).reshape(B, H * W, self.l_heads, self.l_dim // self.l_heads).permute(0, 2, 1, 3)
         if self.ws > 1:
