@@ -23,6 +23,7 @@
 
 Counts are per image (a batch is divided by its size).
 """
+import copy
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import torch
 import torch.nn as nn
 from mmcv.cnn.bricks import wrappers
 
-from ..models import HiLoAttention
+from ..models import ConvFFN, HiLoAttention, ReferenceConvFFN, ReferenceHiLoAttention
 from .model_specs import TensorForward
 
 
@@ -125,8 +126,27 @@ def _part_name(name):
     return parts[1] if parts[0] == 'model' and len(parts) > 1 else parts[0]
 
 
+# fast LITv2 parts -> the plain formulation with the same parameters and the same math
+_MODULE_LEVEL = {HiLoAttention: ReferenceHiLoAttention, ConvFFN: ReferenceConvFFN}
+
+
+def as_module_level(model):
+    """A copy of ``model`` whose fast LITv2 parts call their layers one module at a time.
+
+    The fast path fuses projections (one GEMM for Hi-Fi q/k/v and Lo-Fi q) and folds
+    ``fc1``'s bias into the depthwise conv, so module hooks would miss those layers; the
+    plain classes compute the same function with the same parameters.
+    """
+    counted = copy.deepcopy(model)
+    for m in counted.modules():
+        if type(m) in _MODULE_LEVEL:
+            m.__class__ = _MODULE_LEVEL[type(m)]
+    return counted
+
+
 def authors_count(model, images):
     """The authors' count (see module docstring) of ``model(images)``; images (B, 3, H, W)."""
+    model = as_module_level(model)
     counts = defaultdict(int)
     attention = defaultdict(int)
 

@@ -4,8 +4,11 @@ mmengine 0.10.7 assumes a GPU under the pytorch launcher: ``init_dist`` calls
 ``torch.cuda.set_device`` and the DDP wrapper gets ``device_ids=[LOCAL_RANK]``, both of
 which fail on a CPU. On a machine with CUDA nothing here changes anything.
 """
+import logging
+
 import torch
 import torch.distributed as torch_dist
+from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
@@ -19,10 +22,27 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
         super().__init__(module=module, device_ids=None if on_cpu else device_ids, **kwargs)
 
 
+def _sync_bn_to_bn(node):
+    """Turn every ``norm_cfg=dict(type='SyncBN', ...)`` in a config tree into BN (in place);
+    returns how many it changed."""
+    changed = 0
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+            changed += 1
+        for value in node.values():
+            changed += _sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed += _sync_bn_to_bn(value)
+    return changed
+
+
 def prepare_cpu_distributed(cfg):
     """When a distributed launcher runs on a machine without CUDA, start the process group
-    (``env://`` variables from torchrun) with the configured backend and use
-    :class:`CPUDistributedDataParallel`. Returns True if it did so."""
+    (``env://`` variables from torchrun) with the configured backend, use
+    :class:`CPUDistributedDataParallel`, and build SyncBN layers as BN (SyncBN has no CPU
+    implementation). Returns True if it did so."""
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return False
     dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
@@ -33,6 +53,10 @@ def prepare_cpu_distributed(cfg):
     if cfg.launcher != 'pytorch':
         raise ValueError(f'--launcher {cfg.launcher} without CUDA is not supported; on CPU '
                          'nodes use torchrun (tools/dist_train.sh, --launcher pytorch)')
+    replaced = _sync_bn_to_bn(cfg.model)
+    if replaced:
+        print_log(f'SyncBN needs GPUs: {replaced} SyncBN layer configs use BN on this CPU run',
+                  logger='current', level=logging.WARNING)
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo')
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})

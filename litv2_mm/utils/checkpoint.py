@@ -2,7 +2,6 @@
 import os
 import os.path as osp
 import pickle
-import zipfile
 
 import torch
 
@@ -50,12 +49,15 @@ def load_checkpoint_file(filename, map_location='cpu', trusted=False):
     try:
         ckpt = torch.load(filename, map_location=map_location, weights_only=not trusted)
     except pickle.UnpicklingError as e:
-        if trusted:
-            raise CheckpointError(f'{filename} is not a valid checkpoint: {e}') from e
-        raise CheckpointError(
-            f'{filename} pickles objects that the safe loader (weights_only=True) refuses: '
-            f'{str(e).splitlines()[0] if str(e) else e!r}. {TRUSTED_HINT}') from e
-    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError) as e:
+        if not trusted and 'Weights only load failed' in str(e):
+            reason = next((line for line in str(e).splitlines() if 'Unsupported global' in line),
+                          str(e).splitlines()[0])
+            raise CheckpointError(
+                f'{filename} pickles objects that the safe loader (weights_only=True) refuses: '
+                f'{reason.strip()}. {TRUSTED_HINT}') from e
+        raise CheckpointError(f'{filename} is truncated or not a PyTorch checkpoint '
+                              f'({type(e).__name__}: {e})') from e
+    except Exception as e:  # a broken file fails in many ways (EOFError, zip, KeyError, ...)
         raise CheckpointError(f'{filename} is truncated or not a PyTorch checkpoint '
                               f'({type(e).__name__}: {e})') from e
     if not isinstance(ckpt, dict):

@@ -23,6 +23,4 @@ def test_dist_train_two_cpu_processes(tmp_path, ade_root, repo_root, tiny_config
         timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert 'Distributed training: True' in proc.stdout
-    assert "'world_size': 2" in proc.stdout or 'world_size: 2' in proc.stdout or \
-        'GPU number: 2' in proc.stdout or proc.stdout.count('Iter(train) [4/4]') >= 1
     assert (tmp_path / 'work' / 'iter_4.pth').exists()
