@@ -49,7 +49,8 @@ class ConvFFN(nn.Module):
     """Feed-forward block with a depthwise conv. (B, H*W, C) -> (B, H*W, C).
 
     ``fc1``'s bias is folded into the depthwise conv (exact, see
-    :func:`dwconv_with_input_bias`), which saves one pass over the widest activation.
+    :func:`dwconv_with_input_bias`), which saves one pass over the widest activation, and
+    without autograd GELU runs in place.
 
     Args:
         in_features (int): C.
@@ -67,5 +68,7 @@ class ConvFFN(nn.Module):
 
     def forward(self, x, H, W):
         x = F.linear(x, self.fc1.weight)
-        x = self.act(dwconv_with_input_bias(x, self.dwconv.dwconv, self.fc1.bias, H, W))
+        x = dwconv_with_input_bias(x, self.dwconv.dwconv, self.fc1.bias, H, W)
+        # without autograd, GELU in place: no new buffer for the widest activation
+        x = self.act(x) if x.requires_grad else torch.ops.aten.gelu_(x)
         return self.drop(self.fc2(self.drop(x)))
