@@ -49,8 +49,8 @@ class ConvFFN(nn.Module):
     """Feed-forward block with a depthwise conv. (B, H*W, C) -> (B, H*W, C).
 
     ``fc1``'s bias is folded into the depthwise conv (exact, see
-    :func:`dwconv_with_input_bias`), which saves one pass over the widest activation, and
-    without autograd GELU runs in place.
+    :func:`dwconv_with_input_bias`) and GELU runs in place when autograd is off (inference),
+    which saves passes over, and buffers for, the widest activation.
 
     Args:
         in_features (int): C.
@@ -67,8 +67,11 @@ class ConvFFN(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, H, W):
-        x = F.linear(x, self.fc1.weight)
-        x = dwconv_with_input_bias(x, self.dwconv.dwconv, self.fc1.bias, H, W)
-        # without autograd, GELU in place: no new buffer for the widest activation
-        x = self.act(x) if x.requires_grad else torch.ops.aten.gelu_(x)
+        if torch.is_grad_enabled():
+            # with autograd the border fix-ups would be recorded as copies of the whole map
+            x = self.act(self.dwconv(self.fc1(x), H, W))
+        else:
+            x = F.linear(x, self.fc1.weight)
+            x = dwconv_with_input_bias(x, self.dwconv.dwconv, self.fc1.bias, H, W)
+            x = torch.ops.aten.gelu_(x)  # in place: no new buffer for the widest activation
         return self.drop(self.fc2(self.drop(x)))

@@ -15,6 +15,9 @@ def test_fast_convffn_equals_the_plain_one(H, W):
     plain.load_state_dict(fast.state_dict())
     x = torch.randn(2, H * W, 8, requires_grad=True)
     x2 = x.detach().clone().requires_grad_()
+    with torch.no_grad():  # the folded, in-place inference path
+        torch.testing.assert_close(fast(x, H, W), plain(x2, H, W), rtol=1e-5,
+                                   atol=1e-5 * plain(x2, H, W).abs().max().item())
     out, ref = fast(x, H, W), plain(x2, H, W)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
     grad = torch.randn_like(out)
