@@ -54,9 +54,8 @@ class LITv2Block(nn.Module):
 
     def __init__(self, dim, num_heads, window_size, alpha, mlp_ratio=4., qkv_bias=True,
                  qk_scale=None, drop=0., attn_drop=0., drop_path=0., attn_cls=HiLoAttention,
-                 ffn_cls=ConvFFN, inplace_residual=True):
+                 ffn_cls=ConvFFN):
         super().__init__()
-        self.inplace_residual = inplace_residual
         self.has_attn = window_size > 0
         if self.has_attn:
             self.norm1 = nn.LayerNorm(dim)
@@ -67,16 +66,10 @@ class LITv2Block(nn.Module):
         self.mlp = ffn_cls(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
-    def _add_residual(self, x, branch):
-        branch = self.drop_path(branch)
-        if self.inplace_residual and not (x.requires_grad or branch.requires_grad):
-            return branch.add_(x)  # the branch output is ours: no new buffer
-        return x + branch
-
     def forward(self, x, H, W):
         if self.has_attn:
-            x = self._add_residual(x, self.attn(self.norm1(x), H, W))
-        return self._add_residual(x, self.mlp(self.norm2(x), H, W))
+            x = x + self.drop_path(self.attn(self.norm1(x), H, W))
+        return x + self.drop_path(self.mlp(self.norm2(x), H, W))
 
 
 class LITv2Stage(nn.Module):
@@ -172,8 +165,7 @@ class LITv2(BaseModule):
                 drop_paths=dpr[start:start + depth],
                 downsample_cls=merge_cls if i < self.num_stages - 1 else None, with_cp=with_cp,
                 mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
-                attn_drop=attn_drop_rate, attn_cls=attn_cls, ffn_cls=ffn_cls,
-                inplace_residual=impl == 'fast'))
+                attn_drop=attn_drop_rate, attn_cls=attn_cls, ffn_cls=ffn_cls))
         self.out_norms = out_norms
         if out_norms:
             for i in self.out_indices:

@@ -25,10 +25,11 @@ def test_every_arch_at_224(arch):
     assert [o.shape for o in outs] == [(1, C * 2 ** i, 56 // 2 ** i, 56 // 2 ** i) for i in range(4)]
 
 
+@pytest.mark.parametrize('arch', ['small', 'medium', 'base'])
 @pytest.mark.parametrize('size', [(512, 512), (511, 511), (112, 137), (33, 47), (250, 330),
                                   (7, 5), (4, 4), (3, 2), (1, 1)])
-def test_small_arch_any_size(size):
-    model = LITv2(arch='small').eval()
+def test_every_arch_any_size(arch, size):
+    model = LITv2(arch=arch).eval()
     with torch.no_grad():
         outs = model(torch.randn(1, 3, *size))
     assert [tuple(o.shape[2:]) for o in outs] == expected_hw(*size)
