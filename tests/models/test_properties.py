@@ -6,15 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from litv2_mm.models import HiLoAttention, LITv2
-
-
-def expected_hw(H, W):
-    h, w = -(-H // 4), -(-W // 4)
-    sizes = []
-    for _ in range(4):
-        sizes.append((h, w))
-        h, w = max(h // 2, 1), max(w // 2, 1)
-    return sizes
+from test_litv2 import expected_hw  # the same rule as the shape tests
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
