@@ -68,3 +68,18 @@ def tiny_config():
         return path
 
     return make
+
+
+@pytest.fixture(scope='session')
+def load_tool():
+    """``load_tool('analysis/benchmark')`` -> the module tools/analysis/benchmark.py."""
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(
+            'tool_' + name.replace('/', '_'), osp.join(REPO, 'tools', f'{name}.py'))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -56,7 +56,7 @@ def test_flops_match_the_paper_at_the_fig6_setting():
 
 
 def test_attention_benchmark_tool_writes_table_and_chart(tmp_path, capsys, load_tool):
-    tool = load_tool('attention_benchmark')
+    tool = load_tool('analysis/attention_benchmark')
     out = tmp_path / 'chart.png'
     speeds = tool.main(['--batch', '1', '--dim', '64', '--heads', '4', '--runs', '1',
                         '--warmup', '0', '--devices', 'cpu', '--no-progress', '--out', str(out)])

@@ -5,7 +5,7 @@ from litv2_mm.analysis.benchmark import Settings, measure_peak_memory
 
 
 def test_compare_prints_one_row_per_model(capsys, load_tool):
-    tool = load_tool('benchmark')
+    tool = load_tool('analysis/benchmark')
     results = tool.main(['--compare', 'litv2_s', 'litv2_s:reference', 'resnet50',
                          '--batch', '1', '--shape', '32', '--runs', '1', '--warmup', '0',
                          '--no-memory', '--no-progress'])
@@ -18,7 +18,7 @@ def test_compare_prints_one_row_per_model(capsys, load_tool):
 
 
 def test_compare_rejects_a_bad_spec(capsys, load_tool):
-    tool = load_tool('benchmark')
+    tool = load_tool('analysis/benchmark')
     with pytest.raises(SystemExit):
         tool.parse_args(['--compare', 'litv2_s:slow'])
     assert "implementation must be one of" in capsys.readouterr().err
@@ -30,7 +30,7 @@ def test_cpu_peak_memory_is_positive():
 
 
 def test_train_step_runs_backward(capsys, load_tool):
-    tool = load_tool('benchmark')
+    tool = load_tool('analysis/benchmark')
     # 64 x 64: DTM's BatchNorm needs more than one value per channel in train mode.
     (result, ) = tool.main(['--arch', 'litv2_s', '--batch', '1', '--shape', '64', '--runs', '1',
                             '--warmup', '0', '--train-step', '--no-memory', '--no-progress'])

@@ -83,7 +83,7 @@ def test_counts_are_per_image():
 
 
 def test_get_flops_tool_prints_both_counts(capsys, load_tool):
-    counts, params = load_tool('get_flops').main(['--arch', 'litv2_s', '--shape', '64'])
+    counts, params = load_tool('analysis/get_flops').main(['--arch', 'litv2_s', '--shape', '64'])
     out = capsys.readouterr().out
     assert "| part | authors' count | complete count |" in out
     assert '| **total** |' in out and 'input (1, 3, 64, 64)' in out

@@ -1,5 +1,4 @@
 """HiLo branch spectra: capture of the branch outputs, FFT / radial profile, the CLI tool."""
-import importlib.util
 import math
 import os.path as osp
 
@@ -111,20 +110,12 @@ def test_images_and_normalisation_come_from_the_config(repo_root, config, folder
     assert std == pytest.approx([58.395, 57.12, 57.375]) and rgb
 
 
-def load_tool():
-    path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                    'tools', 'analysis', 'spectrum.py')
-    spec = importlib.util.spec_from_file_location('spectrum_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_tool_writes_both_pngs_from_a_synthetic_config(repo_root, ade_root, tmp_path, monkeypatch,
-                                                       capsys):
+                                                       capsys, load_tool):
     monkeypatch.chdir(repo_root)  # the config's data_root is relative to the repository
-    load_tool().main(['configs/sem_fpn/litv2_s_synthetic.py', '--num-images', '2', '--size', '64',
-                      '--layers', '2.0', '2.5', '--out-dir', str(tmp_path)])
+    tool = load_tool('analysis/spectrum')
+    tool.main(['configs/sem_fpn/litv2_s_synthetic.py', '--num-images', '2', '--size', '64',
+               '--layers', '2.0', '2.5', '--out-dir', str(tmp_path)])
     printed = capsys.readouterr().out
     assert 'random initialisation' in printed
     for name in ('hilo_spectrum.png', 'hilo_radial_profile.png'):
@@ -134,8 +125,9 @@ def test_tool_writes_both_pngs_from_a_synthetic_config(repo_root, ade_root, tmp_
             assert img.format == 'PNG' and min(img.size) > 100
 
 
-def test_tool_rejects_a_missing_image_folder(repo_root, tmp_path, monkeypatch):
+def test_tool_rejects_a_missing_image_folder(repo_root, tmp_path, monkeypatch, load_tool):
     monkeypatch.chdir(repo_root)
+    tool = load_tool('analysis/spectrum')
     with pytest.raises(FileNotFoundError, match='--images'):
-        load_tool().main(['configs/sem_fpn/litv2_s_synthetic.py', '--images', str(tmp_path / 'no'),
-                          '--out-dir', str(tmp_path)])
+        tool.main(['configs/sem_fpn/litv2_s_synthetic.py', '--images', str(tmp_path / 'no'),
+                   '--out-dir', str(tmp_path)])

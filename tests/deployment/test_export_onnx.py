@@ -1,6 +1,5 @@
 """ONNX export (dynamic batch and image size) of a tiny LITv2, backbone + FPN and a classifier,
 checked against onnxruntime."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -78,29 +77,20 @@ def test_classifier_exports_logits(repo_root, tmp_path):
     assert check(model, classifier.backbone, tmp_path, 'logits') == ['logits']
 
 
-def load_tool():
-    path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                    'tools', 'deployment', 'export_onnx.py')
-    spec = importlib.util.spec_from_file_location('export_onnx_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys):
+def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys, load_tool):
     config = tiny_config(tmp_path, osp.join(repo_root, 'configs/retinanet/litv2_s_1x_synthetic.py'),
                          backbone=dict(arch=tiny_arch()), neck=dict(in_channels=[16, 32, 64, 128]))
     out = tmp_path / 'det.onnx'
     argv = [config, '--neck', '--out', str(out), '--shapes', '64x64', '90x70']
-    assert load_tool().main(argv) == 0
+    assert load_tool('deployment/export_onnx').main(argv) == 0
     printed = capsys.readouterr().out
     assert 'fpn0, fpn1, fpn2, fpn3, fpn4' in printed  # RetinaNet's FPN: 5 levels
     assert printed.count('max |PyTorch - onnxruntime|') == 2 and 'OK' in printed
     assert out.is_file()
 
 
-def test_tool_fails_above_tolerance(tmp_path, monkeypatch, capsys):
-    tool = load_tool()
+def test_tool_fails_above_tolerance(tmp_path, monkeypatch, capsys, load_tool):
+    tool = load_tool('deployment/export_onnx')
     monkeypatch.setattr(tool, 'build', lambda args: (torch.nn.Identity(), build_backbone(
         dict(type='LITv2', arch=TINY)), 'out', 'identity'))
     monkeypatch.setattr(tool, 'compare_with_onnxruntime', lambda *a, **k: [((2, 3, 64, 64), 1e-3)])
@@ -108,8 +98,8 @@ def test_tool_fails_above_tolerance(tmp_path, monkeypatch, capsys):
     assert 'FAILED' in capsys.readouterr().err
 
 
-def test_tool_argument_errors():
-    tool = load_tool()
+def test_tool_argument_errors(load_tool):
+    tool = load_tool('deployment/export_onnx')
     for argv in ([], ['cfg.py', '--arch', 'small'], ['--arch', 'small', '--neck'],
                  ['--arch', 'small', '--shapes', '224'], ['--arch', 'small', '--opset', '13']):
         with pytest.raises(SystemExit):
