@@ -7,7 +7,7 @@ model = dict(
     roi_head=dict(bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)),
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=500),
                    rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rcnn=dict(score_thr=0.01, max_per_img=50)))
+    test_cfg=dict(rcnn=dict(score_thr=0.01)))
 data_root = {{_base_.synthetic_data_root}}
 train_dataloader = {{_base_.synthetic_train_dataloader}}
 val_dataloader = {{_base_.synthetic_val_dataloader}}
