@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .cpu_chunks import images_per_chunk
+
 
 def hilo_head_split(num_heads, alpha, window_size):
     """Return (hifi_heads, lofi_heads): Lo-Fi takes ``int(num_heads * alpha)`` heads;
@@ -107,15 +109,35 @@ class HiLoAttention(nn.Module):
         out = self._attend(q, kv[0], kv[1])  # (B, heads, Hp*Wp, hd)
         return self.l_proj(out.transpose(1, 2).reshape(B, Hp, Wp, self.l_dim))
 
-    def _both_branches(self, x):
+    def _both_branches(self, x, out=None):
         """Hi-Fi q/k/v and Lo-Fi q from one GEMM over x, then both branches, Hi-Fi first."""
         weight = torch.cat((self.h_qkv.weight, self.l_q.weight))
         bias = None if self.h_qkv.bias is None else torch.cat((self.h_qkv.bias, self.l_q.bias))
         qkv, q = F.linear(x, weight, bias).split((3 * self.h_dim, self.l_dim), dim=-1)
-        return torch.cat((self.hifi(x, qkv=qkv), self.lofi(x, q=q)), dim=-1)
+        return torch.cat((self.hifi(x, qkv=qkv), self.lofi(x, q=q)), dim=-1, out=out)
+
+    def _attention(self, x, out=None):
+        """(B, Hp, Wp, C) padded map -> (B, Hp, Wp, C), written into ``out`` if given."""
+        if self.h_heads == 0:
+            result = self.lofi(x)
+        elif self.l_heads == 0:
+            result = self.hifi(x)
+        else:
+            return self._both_branches(x, out=out)
+        return result if out is None else out.copy_(result)
+
+    def _can_chunk(self, x):
+        """CPU inference in fp32/fp64 without autocast: images can go through in groups."""
+        return (not torch.is_grad_enabled() and x.device.type == 'cpu'
+                and not torch.is_autocast_enabled('cpu')
+                and (self.attn_drop == 0 or not self.training))
 
     def forward(self, x, H, W):
-        """x: (B, H*W, C) -> (B, H*W, C)."""
+        """x: (B, H*W, C) -> (B, H*W, C).
+
+        On a CPU without autograd, a large batch goes through a few images at a time, so the
+        q/k/v and attention buffers stay cache-sized (every image attends only to itself).
+        """
         B, N, C = x.shape
         if N != H * W or C != self.dim:
             raise ValueError(f'HiLoAttention expects x of shape (B, H*W={H * W}, C={self.dim}), '
@@ -124,12 +146,16 @@ class HiLoAttention(nn.Module):
         pad_b, pad_r = (-H) % self.ws, (-W) % self.ws
         if pad_b or pad_r:  # zeros join the windows and the pooling, as the authors do
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        if self.h_heads == 0:
-            out = self.lofi(x)
-        elif self.l_heads == 0:
-            out = self.hifi(x)
+        group = B
+        if self._can_chunk(x):
+            widest = max(3 * self.h_dim + self.l_dim, 2 * C)
+            group = images_per_chunk(x.shape[1] * x.shape[2] * widest)
+        if group >= B:
+            out = self._attention(x)
         else:
-            out = self._both_branches(x)
+            out = x.new_empty(x.shape)
+            for b in range(0, B, group):
+                self._attention(x[b:b + group], out=out[b:b + group])
         if pad_b or pad_r:
             out = out[:, :H, :W]
         return self.proj_drop(out.reshape(B, N, C))

@@ -10,8 +10,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
-from .convffn import ConvFFN
-
+from .convffn import ConvFFN, DepthwiseConv
 from .dtm import DeformableTokenMerging
 from .hilo import HiLoAttention
 from .reference import (ReferenceConvFFN, ReferenceDeformableTokenMerging,
@@ -69,6 +68,8 @@ class LITv2Block(nn.Module):
     def forward(self, x, H, W):
         if self.has_attn:
             x = x + self.drop_path(self.attn(self.norm1(x), H, W))
+        if isinstance(self.drop_path, nn.Identity) or not self.training:
+            return self.mlp.residual(x, self.norm2, H, W)
         return x + self.drop_path(self.mlp(self.norm2(x), H, W))
 
 
@@ -251,6 +252,8 @@ class LITv2(BaseModule):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+            elif isinstance(m, DepthwiseConv):
+                m.init_weights()
         self._is_init = True
 
     def forward(self, x):

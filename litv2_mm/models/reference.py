@@ -23,7 +23,10 @@ class ReferenceHiLoAttention(HiLoAttention):
         attn = F.dropout(attn, self.attn_drop, self.training)
         return attn @ v
 
-    def _both_branches(self, x):
+    def _can_chunk(self, x):
+        return False  # the plain layer runs the whole batch at once
+
+    def _both_branches(self, x, out=None):
         return torch.cat((self.hifi(x), self.lofi(x)), dim=-1)
 
     def hifi(self, x, qkv=None):
@@ -70,6 +73,9 @@ class ReferenceDeformableTokenMerging(DeformableTokenMerging):
 
 class ReferenceConvFFN(ConvFFN):
     """ConvFFN as the authors write it: fc1 (with bias) -> depthwise conv -> GELU -> fc2."""
+
+    def _can_chunk(self, x):
+        return False  # the plain layer runs the whole batch at once
 
     def forward(self, x, H, W):
         x = self.act(self.dwconv(self.fc1(x), H, W))

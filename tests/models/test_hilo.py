@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import litv2_mm.models.cpu_chunks as cpu_chunks
 from litv2_mm.models import HiLoAttention, ReferenceHiLoAttention
 
 
@@ -58,6 +59,19 @@ def test_fast_hilo_equals_paper_formulas(dim, heads, ws, alpha, H, W):
     x = torch.randn(2, H * W, dim)
     out = attn(x, H, W)
     assert out.shape == x.shape
+    torch.testing.assert_close(out, paper_hilo(attn, x, H, W), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('budget', [1, 2 ** 11, 2 ** 21])  # 1 image, a few, the whole batch
+@pytest.mark.parametrize('dim,heads,ws,alpha,H,W', CASES)
+def test_chunked_cpu_inference_equals_paper_formulas(monkeypatch, budget, dim, heads, ws, alpha, H, W):
+    monkeypatch.setattr(cpu_chunks, 'CPU_CHUNK_ELEMENTS', budget)
+    torch.manual_seed(0)
+    attn = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha).eval()
+    x = torch.randn(5, H * W, dim)
+    with torch.no_grad():
+        assert attn._can_chunk(x)
+        out = attn(x, H, W)
     torch.testing.assert_close(out, paper_hilo(attn, x, H, W), rtol=1e-5, atol=1e-5)
 
 
