@@ -20,8 +20,7 @@ class DepthwiseConv(nn.Module):
 
     def init_weights(self):
         """The authors' (PVTv2's) conv init: normal(0, sqrt(2 / fan_out)), fan_out = 3*3 for a
-        depthwise conv, zero bias. About 2.5x PyTorch's default scale; it lets a randomly
-        initialised LITv2 learn noticeably faster."""
+        depthwise conv, zero bias (about 2.5x PyTorch's default scale)."""
         fan_out = self.dwconv.kernel_size[0] * self.dwconv.kernel_size[1] * \
             self.dwconv.out_channels // self.dwconv.groups
         nn.init.normal_(self.dwconv.weight, 0, math.sqrt(2.0 / fan_out))
@@ -95,14 +94,15 @@ class ConvFFN(nn.Module):
 
     def residual(self, x, norm, H, W):
         """``x + self(norm(x), H, W)``, the second half of a LITv2 block. On the chunked CPU
-        path the norm and the residual add run chunk by chunk too (in cache)."""
+        path the norm and the residual add run chunk by chunk too (in cache), and ``norm`` and
+        this module are called as functions there (their forward hooks do not fire)."""
         if not torch.is_grad_enabled() and self._can_chunk(x):
             return self._chunked(x.contiguous(), H, W, norm=norm)
         return x + self(norm(x), H, W)
 
     def _can_chunk(self, x):
-        return (x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
-                and x.dtype == self.fc1.weight.dtype and (self.drop.p == 0 or not self.training))
+        return (cpu_chunks.on_cpu_without_autocast(x) and x.dtype == self.fc1.weight.dtype
+                and (self.drop.p == 0 or not self.training))
 
     def _chunked(self, x, H, W, norm=None):
         """CPU inference, chunk by chunk. x: contiguous (B, H*W, C) -> (B, H*W, C), or

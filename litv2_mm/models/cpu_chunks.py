@@ -7,7 +7,14 @@ whose work is independent per image or per row therefore run without autograd in
 whose widest intermediate holds at most ``CPU_CHUNK_ELEMENTS`` elements (8 MB in fp32).
 """
 
+import torch
+
 CPU_CHUNK_ELEMENTS = 2 ** 21
+
+
+def on_cpu_without_autocast(x):
+    """Whether ``x`` is a CPU tensor outside CPU autocast (where the chunked paths apply)."""
+    return x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
 
 
 def images_per_chunk(elements_per_image):

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cpu_chunks import images_per_chunk
+from .cpu_chunks import images_per_chunk, on_cpu_without_autocast
 
 
 def hilo_head_split(num_heads, alpha, window_size):
@@ -127,9 +127,8 @@ class HiLoAttention(nn.Module):
         return result if out is None else out.copy_(result)
 
     def _can_chunk(self, x):
-        """CPU inference in fp32/fp64 without autocast: images can go through in groups."""
-        return (not torch.is_grad_enabled() and x.device.type == 'cpu'
-                and not torch.is_autocast_enabled('cpu')
+        """CPU inference without autograd or autocast: images can go through in groups."""
+        return (not torch.is_grad_enabled() and on_cpu_without_autocast(x)
                 and (self.attn_drop == 0 or not self.training))
 
     def forward(self, x, H, W):

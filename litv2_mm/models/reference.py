@@ -27,7 +27,7 @@ class ReferenceHiLoAttention(HiLoAttention):
         return False  # the plain layer runs the whole batch at once
 
     def _both_branches(self, x, out=None):
-        return torch.cat((self.hifi(x), self.lofi(x)), dim=-1)
+        return torch.cat((self.hifi(x), self.lofi(x)), dim=-1, out=out)
 
     def hifi(self, x, qkv=None):
         B, H, W, C = x.shape
