@@ -57,6 +57,29 @@ def dwconv_with_input_bias(x, conv, in_bias, H, W):
     return out.flatten(2).transpose(1, 2)
 
 
+def _has_fused_conv_gelu():
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_convolution_pointwise')
+
+
+_FUSED_CONV_GELU = _has_fused_conv_gelu()
+
+
+def conv_gelu_channels_last(x, conv, padding):
+    """``gelu(conv(x))`` (exact erf GELU) for a CPU fp32 NCHW ``x`` with channels-last strides;
+    the output has channels-last strides too.
+
+    Where PyTorch has oneDNN, one kernel applies GELU as the conv's post-op while the output
+    is still in cache (``torch.ops.mkldnn._convolution_pointwise``, what inductor emits for
+    this pattern); otherwise conv, then GELU in place.
+    """
+    if _FUSED_CONV_GELU and x.dtype == torch.float32:
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, conv.weight, conv.bias, list(padding), list(conv.stride), list(conv.dilation),
+            conv.groups, 'gelu', [None], 'none')
+    y = F.conv2d(x, conv.weight, conv.bias, padding=padding, groups=conv.groups)
+    return torch.ops.aten.gelu_(y)
+
+
 class ConvFFN(nn.Module):
     """fc1 -> 3x3 depthwise conv -> GELU -> fc2 (+ dropout). (B, H*W, C) -> (B, H*W, C).
 
@@ -154,10 +177,8 @@ class ConvFFN(nn.Module):
     def _conv_act_fc2(self, h, padding, out, residual=None):
         """h: (b, rows, W, hidden) fc1 output -> dwconv (``padding``), GELU, fc2 into ``out``
         (plus ``residual`` if given)."""
-        conv = self.dwconv.dwconv
-        h = F.conv2d(h.permute(0, 3, 1, 2), conv.weight, conv.bias, padding=padding,
-                     groups=conv.groups)
-        h = torch.ops.aten.gelu_(h).permute(0, 2, 3, 1).reshape(-1, h.shape[1])
+        h = conv_gelu_channels_last(h.permute(0, 3, 1, 2), self.dwconv.dwconv, padding)
+        h = h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
         out = out.view(-1, out.shape[-1])
         torch.addmm(self.fc2.bias, h, self.fc2.weight.t(), out=out)
         if residual is not None:

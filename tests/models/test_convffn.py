@@ -7,7 +7,8 @@ import torch
 
 import litv2_mm.models.cpu_chunks as cpu_chunks
 from litv2_mm.models import ConvFFN, ReferenceConvFFN
-from litv2_mm.models.convffn import DepthwiseConv
+import litv2_mm.models.convffn as convffn
+from litv2_mm.models.convffn import DepthwiseConv, conv_gelu_channels_last
 
 
 @pytest.mark.parametrize('H,W', [(1, 1), (1, 5), (4, 1), (2, 2), (7, 9), (28, 28)])
@@ -54,8 +55,12 @@ def _random_pair(dim=8, hidden=32):
 # images per chunk, one image per chunk, bands of 2, 3 or 5 rows with a last band of 1 row
 @pytest.mark.parametrize('budget', [1, 32 * 7 * 3, 32 * 9 * 5, 32 * 63, 32 * 63 * 2, 2 ** 21])
 @pytest.mark.parametrize('H,W', [(1, 1), (1, 9), (7, 1), (2, 2), (7, 9), (11, 9), (16, 16)])
-def test_chunked_cpu_inference_equals_the_plain_convffn(monkeypatch, budget, H, W):
+@pytest.mark.parametrize('fused', [True, False])
+def test_chunked_cpu_inference_equals_the_plain_convffn(monkeypatch, budget, H, W, fused):
+    if fused and not convffn._FUSED_CONV_GELU:
+        pytest.skip('this PyTorch has no oneDNN conv + GELU kernel')
     monkeypatch.setattr(cpu_chunks, 'CPU_CHUNK_ELEMENTS', budget)
+    monkeypatch.setattr(convffn, '_FUSED_CONV_GELU', fused)
     fast, plain = _random_pair()
     x = torch.randn(3, H * W, 8)
     with torch.no_grad():
@@ -77,6 +82,24 @@ def test_fused_norm_and_residual_equal_the_block_written_plainly(monkeypatch, bu
         ref = x + plain(norm(x), H, W)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
     assert out.data_ptr() != x.data_ptr()  # the input is left alone
+
+
+@pytest.mark.parametrize('fused', [True, False])
+@pytest.mark.parametrize('padding', [(1, 1), (0, 1)])
+def test_conv_gelu_equals_conv_then_exact_gelu(monkeypatch, fused, padding):
+    if fused and not convffn._FUSED_CONV_GELU:
+        pytest.skip('this PyTorch has no oneDNN conv + GELU kernel')
+    monkeypatch.setattr(convffn, '_FUSED_CONV_GELU', fused)
+    conv = DepthwiseConv(16)
+    conv.init_weights()
+    torch.nn.init.normal_(conv.dwconv.bias)
+    x = torch.randn(2, 5, 7, 16).permute(0, 3, 1, 2)  # channels-last, as the chunked path has it
+    with torch.no_grad():
+        out = conv_gelu_channels_last(x, conv.dwconv, padding)
+        ref = torch.nn.functional.gelu(torch.nn.functional.conv2d(
+            x.contiguous(), conv.dwconv.weight, conv.dwconv.bias, padding=padding, groups=16))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    assert out.permute(0, 2, 3, 1).is_contiguous()  # still channels-last for fc2
 
 
 def test_chunked_path_is_only_taken_where_it_is_exact():
