@@ -70,9 +70,10 @@ def conv_gelu_channels_last(x, conv, padding):
 
     Where PyTorch has oneDNN, one kernel applies GELU as the conv's post-op while the output
     is still in cache (``torch.ops.mkldnn._convolution_pointwise``, what inductor emits for
-    this pattern); otherwise conv, then GELU in place.
+    this pattern); otherwise, and under ``torch.jit.trace`` (FLOP counting, ONNX export: the
+    tracer cannot record that op), conv, then GELU in place.
     """
-    if _FUSED_CONV_GELU and x.dtype == torch.float32:
+    if _FUSED_CONV_GELU and x.dtype == torch.float32 and not torch.jit.is_tracing():
         return torch.ops.mkldnn._convolution_pointwise(
             x, conv.weight, conv.bias, list(padding), list(conv.stride), list(conv.dilation),
             conv.groups, 'gelu', [None], 'none')
