@@ -57,11 +57,9 @@ def dwconv_with_input_bias(x, conv, in_bias, H, W):
     return out.flatten(2).transpose(1, 2)
 
 
-def _has_fused_conv_gelu():
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_convolution_pointwise')
-
-
-_FUSED_CONV_GELU = _has_fused_conv_gelu()
+# whether this PyTorch has oneDNN's conv with a pointwise post-op
+_FUSED_CONV_GELU = (torch.backends.mkldnn.is_available()
+                    and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
 
 
 def conv_gelu_channels_last(x, conv, padding):
@@ -77,7 +75,7 @@ def conv_gelu_channels_last(x, conv, padding):
         return torch.ops.mkldnn._convolution_pointwise(
             x, conv.weight, conv.bias, list(padding), list(conv.stride), list(conv.dilation),
             conv.groups, 'gelu', [None], 'none')
-    y = F.conv2d(x, conv.weight, conv.bias, padding=padding, groups=conv.groups)
+    y = F.conv2d(x, conv.weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
     return torch.ops.aten.gelu_(y)
 
 
