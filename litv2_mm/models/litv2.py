@@ -270,7 +270,9 @@ class LITv2(BaseModule):
             if i in self.out_indices:
                 if i > 0 and self.out_norms:
                     out = getattr(self, f'norm{i}')(out)
-                outs.append(out.transpose(1, 2).reshape(out.shape[0], -1, H, W))
+                # contiguous NCHW, not a channels-last view: mmcv's RoIAlign (Mask R-CNN)
+                # reads its input's memory as NCHW whatever the strides say
+                outs.append(out.transpose(1, 2).reshape(out.shape[0], -1, H, W).contiguous())
             if x is None:
                 break
             H, W = Ho, Wo

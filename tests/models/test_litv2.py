@@ -50,6 +50,22 @@ def test_published_parameter_count_of_litv2_s():
     assert sum(p.numel() for p in model.parameters()) == 27_076_152
 
 
+@pytest.mark.parametrize('train', [False, True])
+def test_outputs_are_contiguous_nchw_as_roi_align_needs(train):
+    """mmcv's RoIAlign (Mask R-CNN's RoI extractor) reads its input's memory as NCHW whatever
+    its strides say; a channels-last view there gave wrong RoI features (Mask R-CNN stalled)."""
+    from mmcv.ops import RoIAlign
+    model = LITv2(arch=TINY).train(train)
+    with torch.set_grad_enabled(train):
+        outs = model(torch.randn(2, 3, 64, 96))
+    rois = torch.tensor([[0, 2., 3., 40., 50.], [1, 10., 5., 90., 60.]])
+    for i, out in enumerate(outs):
+        assert out.is_contiguous()
+        align = RoIAlign((7, 7), 1 / 2 ** (i + 2), 0, aligned=True)
+        out = out.detach()
+        assert torch.equal(align(out, rois), align(out.clone(memory_format=torch.contiguous_format), rois))
+
+
 def test_out_indices_and_norms():
     model = LITv2(arch=TINY, out_indices=(1, 3)).eval()
     outs = model(torch.randn(1, 3, 64, 64))
