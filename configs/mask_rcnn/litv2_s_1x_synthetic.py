@@ -1,5 +1,5 @@
 # The main job: Mask R-CNN with LITv2-S (configs/mask_rcnn/litv2_s_1x.py) trained from
-# scratch on the embedded synthetic COCO-format set on a 2-core CPU in about ten minutes.
+# scratch on the embedded synthetic COCO-format set on a 2-core CPU in about 13 minutes.
 # Only data, schedule and sampling sizes differ from the COCO config (see README).
 _base_ = ['./litv2_s_1x.py', '../_base_/synthetic_coco_cpu.py']
 model = dict(
@@ -7,7 +7,10 @@ model = dict(
     roi_head=dict(bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)),
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=500),
                    rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rcnn=dict(score_thr=0.01)))
+    # the embedded images hold at most 4 objects: 300 proposals and 50 detections per image
+    # (instead of 1000 and 100) halve the evaluation time on a CPU
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=300),
+                  rcnn=dict(score_thr=0.01, max_per_img=50)))
 data_root = {{_base_.synthetic_data_root}}
 train_dataloader = {{_base_.synthetic_train_dataloader}}
 val_dataloader = {{_base_.synthetic_val_dataloader}}
