@@ -2,8 +2,8 @@
 offsets from a zero-initialised 2x2 stride-2 conv, then BatchNorm and GELU.
 
 Pure PyTorch, CPU and CUDA, forward and backward: the deformed sampling points are drawn
-with one ``grid_sample`` call (bilinear, zeros outside the map, as every DCN does), which
-turns the deformable conv into a plain 2x2 stride-2 conv over the sampled map.
+with one ``grid_sample`` call (bilinear, zeros outside the map, as every DCN does), laid out
+so that the deformable conv becomes one GEMM whose output is already in token layout.
 """
 import torch
 import torch.nn as nn
@@ -15,27 +15,34 @@ def deform_conv2x2_s2(x, offset, weight, bias=None):
 
     Args:
         x: (B, C, H, W) input, H and W >= 2.
-        offset: (B, 8, H // 2, W // 2), per tap (row-major over the 2x2 kernel) (dy, dx),
-            the layout of ``mmcv.ops.deform_conv2d``.
+        offset: (B, 8, H // 2, W // 2), per tap t = 2 * ki + kj (row-major over the 2x2
+            kernel) (dy, dx), the layout of ``mmcv.ops.deform_conv2d``.
         weight: (C_out, C, 2, 2); bias: (C_out,) or None.
 
     Returns:
-        (B, C_out, H // 2, W // 2).
+        (B, C_out, H // 2, W // 2), with channels-last strides (a view of (B, P, C_out)
+        tokens, P = H // 2 * W // 2).
     """
     B, C, H, W = x.shape
     Ho, Wo = H // 2, W // 2
-    # Base sampling position of tap (ki, kj) for output (i, j): (2i + ki, 2j + kj); laid out
-    # on a (2*Ho, 2*Wo) grid so that a stride-2 conv reads exactly the four taps.
-    rows = torch.arange(2 * Ho, device=x.device, dtype=x.dtype)
-    cols = torch.arange(2 * Wo, device=x.device, dtype=x.dtype)
-    # offset (B, [ki, kj, dy/dx], Ho, Wo) -> (B, Ho, ki, Wo, kj, 2) -> (B, 2Ho, 2Wo, 2)
-    off = offset.view(B, 2, 2, 2, Ho, Wo).permute(0, 4, 1, 5, 2, 3).reshape(B, 2 * Ho, 2 * Wo, 2)
-    py = off[..., 0] + rows.view(1, -1, 1)
-    px = off[..., 1] + cols.view(1, 1, -1)
+    P = Ho * Wo
+    # Tap t = (ki, kj) of output p = (i, j) samples (2i + ki + dy, 2j + kj + dx). The taps are
+    # laid out as a (4, P) grid, so the samples come out as (B, C, 4, P): for every output
+    # position a column of C * 4 values in the order of weight.view(C_out, C * 4).
+    k = torch.arange(2, device=x.device, dtype=x.dtype)
+    rows = 2 * torch.arange(Ho, device=x.device, dtype=x.dtype).view(1, 1, Ho, 1) + k.view(2, 1, 1, 1)
+    cols = 2 * torch.arange(Wo, device=x.device, dtype=x.dtype).view(1, 1, 1, Wo) + k.view(1, 2, 1, 1)
+    off = offset.view(B, 4, 2, P)
+    py = off[:, :, 0] + rows.expand(2, 2, Ho, Wo).reshape(1, 4, P)
+    px = off[:, :, 1] + cols.expand(2, 2, Ho, Wo).reshape(1, 4, P)
     # grid_sample, align_corners=False: pixel p sits at (2p + 1) / size - 1.
-    grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)
+    grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)  # (B, 4, P, 2)
     sampled = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
-    return F.conv2d(sampled, weight, bias, stride=2)
+    out = torch.matmul(sampled.view(B, C * 4, P).transpose(1, 2),
+                       weight.reshape(weight.shape[0], C * 4).t())  # (B, P, C_out)
+    if bias is not None:
+        out.add_(bias)  # matmul's backward needs its inputs only
+    return out.view(B, Ho, Wo, -1).permute(0, 3, 1, 2)
 
 
 class DeformConv2x2(nn.Module):
