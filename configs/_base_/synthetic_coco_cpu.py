@@ -6,7 +6,7 @@
 # ``key = {{_base_.synthetic_key}}``.
 synthetic_data_root = 'data/generated/coco/'
 synthetic_classes = ('circle', 'rectangle', 'triangle', 'star')  # litv2_mm.data.COCO_CLASSES
-synthetic_max_iters = 250
+synthetic_max_iters = 220
 
 synthetic_train_pipeline = [
     dict(type='LoadImageFromFile'),
