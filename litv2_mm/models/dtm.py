@@ -29,12 +29,13 @@ def deform_conv2x2_s2(x, offset, weight, bias=None):
     # Tap t = (ki, kj) of output p = (i, j) samples (2i + ki + dy, 2j + kj + dx). The taps are
     # laid out as a (4, P) grid, so the samples come out as (B, C, 4, P): for every output
     # position a column of C * 4 values in the order of weight.view(C_out, C * 4).
-    k = torch.arange(2, device=x.device, dtype=x.dtype)
-    rows = 2 * torch.arange(Ho, device=x.device, dtype=x.dtype).view(1, 1, Ho, 1) + k.view(2, 1, 1, 1)
-    cols = 2 * torch.arange(Wo, device=x.device, dtype=x.dtype).view(1, 1, 1, Wo) + k.view(1, 2, 1, 1)
+    tap = torch.arange(4, device=x.device)
+    ki, kj = (tap // 2).to(x.dtype).view(4, 1, 1), (tap % 2).to(x.dtype).view(4, 1, 1)
+    rows = 2 * torch.arange(Ho, device=x.device, dtype=x.dtype).view(1, Ho, 1)
+    cols = 2 * torch.arange(Wo, device=x.device, dtype=x.dtype).view(1, 1, Wo)
     off = offset.view(B, 4, 2, P)
-    py = off[:, :, 0] + rows.expand(2, 2, Ho, Wo).reshape(1, 4, P)
-    px = off[:, :, 1] + cols.expand(2, 2, Ho, Wo).reshape(1, 4, P)
+    py = off[:, :, 0] + (rows + ki).expand(4, Ho, Wo).reshape(4, P)
+    px = off[:, :, 1] + (cols + kj).expand(4, Ho, Wo).reshape(4, P)
     # grid_sample, align_corners=False: pixel p sits at (2p + 1) / size - 1.
     grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)  # (B, 4, P, 2)
     sampled = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)

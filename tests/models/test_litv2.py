@@ -63,7 +63,8 @@ def test_outputs_are_contiguous_nchw_as_roi_align_needs(train):
         assert out.is_contiguous()
         align = RoIAlign((7, 7), 1 / 2 ** (i + 2), 0, aligned=True)
         out = out.detach()
-        assert torch.equal(align(out, rois), align(out.clone(memory_format=torch.contiguous_format), rois))
+        plain = out.clone(memory_format=torch.contiguous_format)
+        assert torch.equal(align(out, rois), align(plain, rois))
 
 
 def test_out_indices_and_norms():
