@@ -62,4 +62,14 @@ def test_attention_benchmark_tool_writes_table_and_chart(tmp_path, capsys, load_
                         '--warmup', '0', '--devices', 'cpu', '--no-progress', '--out', str(out)])
     assert set(speeds['cpu']) == set(comparison_layers(64, 4))
     assert out.stat().st_size > 0
-    assert '| HiLo (fast) |' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    speed_table, breakdown = printed.split('CPU time per iteration by kind of op')
+    assert '| HiLo (fast) |' in speed_table and '| HiLo (fast) |' in breakdown
+    assert 'would be' in breakdown and 'as fast as MSA (SDPA)' in breakdown
+
+
+def test_attention_benchmark_breakdown_can_be_skipped(capsys, load_tool):
+    tool = load_tool('analysis/attention_benchmark')
+    tool.main(['--batch', '1', '--dim', '32', '--heads', '2', '--runs', '1', '--warmup', '0',
+               '--devices', 'cpu', '--no-progress', '--out', '', '--no-breakdown'])
+    assert 'by kind of op' not in capsys.readouterr().out

@@ -17,6 +17,23 @@ def test_compare_prints_one_row_per_model(capsys, load_tool):
     assert 'torch ' in out and 'cores' in out
 
 
+def test_breakdown_prints_time_by_kind_for_every_model(capsys, load_tool):
+    tool = load_tool('analysis/benchmark')
+    tool.main(['--compare', 'litv2_s', 'litv2_s:reference', '--batch', '1', '--shape', '32',
+               '--runs', '1', '--warmup', '0', '--no-memory', '--no-progress', '--breakdown'])
+    table = capsys.readouterr().out.split('by kind of op')[1]
+    rows = [line.split('|') for line in table.splitlines() if line.startswith('| litv2')]
+    assert [r[1].strip() for r in rows] == ['litv2_s:fast', 'litv2_s:reference']
+    assert all(float(r[3]) > 0 for r in rows)  # both spend time in GEMMs
+
+
+def test_breakdown_needs_the_cpu(capsys, load_tool):
+    tool = load_tool('analysis/benchmark')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--arch', 'litv2_s', '--device', 'cuda', '--breakdown'])
+    assert '--breakdown profiles CPU ops' in capsys.readouterr().err
+
+
 def test_compare_rejects_a_bad_spec(capsys, load_tool):
     tool = load_tool('analysis/benchmark')
     with pytest.raises(SystemExit):

@@ -1,7 +1,7 @@
 """One attention layer, HiLo against the usual alternatives (the paper's Fig. 6 setting).
 
     python tools/analysis/attention_benchmark.py [--batch 64] [--tokens 14] [--runs 30]
-        [--devices cpu cuda] [--out work_dirs/attention_benchmark.png]
+        [--devices cpu cuda] [--out work_dirs/attention_benchmark.png] [--no-breakdown]
 
 14 x 14 tokens, dim 768, 12 heads, batch 64: HiLo (s = 2, alpha 0.9; the fast module and the
 plain reference), multi-head self-attention (explicit matmul + softmax, and fused
@@ -9,7 +9,10 @@ plain reference), multi-head self-attention (explicit matmul + softmax, and fuse
 local window attention (7 x 7, no shift). Layers in litv2_mm/analysis/attention_variants.py.
 Prints params, FLOPs (projections + attention products, the paper's convention; the
 paper's own figures beside them) and imgs/s per device, timed in interleaved rounds, and
-saves a bar chart of the throughput.
+saves a bar chart of the throughput. On the CPU it then profiles every layer and prints
+where its time goes (GEMMs, attention kernels, copies, the rest) and the floor that HiLo's
+GEMMs and attention kernels set: how fast HiLo could be against MSA if everything else
+cost nothing.
 """
 import argparse
 import os
@@ -20,6 +23,7 @@ import torch
 
 from litv2_mm.analysis.attention_variants import PAPER_FIG6_FLOPS, comparison_layers
 from litv2_mm.analysis.benchmark import int_at_least, machine_info, time_interleaved
+from litv2_mm.analysis.time_breakdown import floor, format_breakdown, time_by_kind
 
 
 def parse_args(argv=None):
@@ -39,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='work_dirs/attention_benchmark.png',
                         help="bar chart path ('' for none)")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--no-breakdown', action='store_true',
+                        help='skip the CPU time breakdown (a profiled pass over every layer)')
     args = parser.parse_args(argv)
     if args.dim % args.heads:
         parser.error(f'--heads {args.heads} must divide --dim {args.dim}')
@@ -53,8 +59,8 @@ def paper_flops(name):
     return next((v for k, v in PAPER_FIG6_FLOPS.items() if name.startswith(k)), None)
 
 
-def time_layers(layers, device, args):
-    """{name: layer} -> {name: imgs/s} on ``device``, interleaved rounds, no grad."""
+def make_steps(layers, device, args):
+    """{name: layer} -> {name: step()}, one no-grad forward of a random batch on ``device``."""
     H = W = args.tokens
     x = torch.randn(args.batch, H * W, args.dim, device=device)
     steps = {}
@@ -65,8 +71,29 @@ def time_layers(layers, device, args):
             with torch.no_grad():
                 layer(x, H, W)
         steps[name] = step
+    return steps
+
+
+def time_layers(layers, device, args):
+    """{name: layer} -> {name: imgs/s} on ``device``, interleaved rounds, no grad."""
+    steps = make_steps(layers, device, args)
     times = time_interleaved(steps, args.runs, args.warmup, device, not args.no_progress)
     return {n: args.batch / statistics.median(t) for n, t in times.items()}
+
+
+def print_breakdown(layers, args, hilo='HiLo (fast)', msa='MSA (SDPA)'):
+    """Profile every layer on the CPU, print where the time goes and HiLo's floor vs MSA."""
+    steps = make_steps(layers, 'cpu', args)
+    breakdowns = {name: time_by_kind(step, runs=min(args.runs, 5)) for name, step in steps.items()}
+    print('\nCPU time per iteration by kind of op (torch.profiler self times, ms):\n')
+    print(format_breakdown(breakdowns))
+    if hilo in breakdowns and msa in breakdowns:
+        b_hilo, b_msa = breakdowns[hilo], breakdowns[msa]
+        print(f'\nprofiled, {msa} / {hilo}: {b_msa["total"] / b_hilo["total"]:.2f}x; with '
+              f'nothing but its GEMMs and attention kernels, {hilo} would be '
+              f'{b_msa["total"] / floor(b_hilo):.2f}x as fast as {msa} (the ceiling with '
+              f'these kernels on this machine)')
+    return breakdowns
 
 
 def plot(speeds, out):
@@ -115,6 +142,8 @@ def main(argv=None):
     if args.out:
         plot(speeds, args.out)
         print(f'\nchart: {args.out}')
+    if 'cpu' in args.devices and not args.no_breakdown:
+        print_breakdown(layers, args)
     return speeds
 
 

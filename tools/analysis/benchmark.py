@@ -4,6 +4,7 @@
     python tools/analysis/benchmark.py CONFIG [--batch 1 --shape 800 1333]
     python tools/analysis/benchmark.py --compare     # LITv2-S fast, reference, Swin-T, R-50
     python tools/analysis/benchmark.py --compare litv2_s resnet50 CONFIG:reference
+    python tools/analysis/benchmark.py --compare litv2_s litv2_s:reference --breakdown
 
 Paper protocol by default: batch 64 at 224 x 224 (detectors: batch 1 at 800 x 1280,
 segmentors: batch 1 at 512 x 512), fp32, no grad, warm-up iterations, then 30 timed
@@ -11,7 +12,9 @@ iterations. Several models (``--compare``) are timed in interleaved rounds, one 
 each per round, to cancel machine noise; imgs/s = batch / median iteration time. Peak
 memory is measured per model in a fresh subprocess (CUDA: max_memory_allocated; CPU: growth
 of the peak resident memory). What a detector / segmentor runs: ``TensorForward`` in
-litv2_mm/analysis/model_specs.py (no NMS or other post-processing).
+litv2_mm/analysis/model_specs.py (no NMS or other post-processing). ``--breakdown`` (CPU)
+then profiles each model and prints its time by kind of op (GEMMs, attention kernels,
+convolutions, copies, the rest).
 
 Model SPECs: litv2_s | litv2_m | litv2_b [:fast|:reference], swin_t (mmdet Swin-T),
 resnet50 (mmdet ResNet-50), or a config path [:fast|:reference].
@@ -22,9 +25,10 @@ import torch
 from mmengine.config import DictAction
 
 from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, int_at_least,
-                                         machine_info, run_benchmark)
+                                         machine_info, make_step, run_benchmark)
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, IMPLS,
-                                           parse_spec, spec_kind)
+                                           build_model, parse_spec, spec_kind)
+from litv2_mm.analysis.time_breakdown import format_breakdown, time_by_kind
 
 DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
 
@@ -66,6 +70,8 @@ def parse_args(argv=None):
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory measurement (one subprocess per model)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--breakdown', action='store_true',
+                        help='(CPU) also profile each model and print its time by kind of op')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of config models, key=value')
     args = parser.parse_args(argv)
@@ -74,6 +80,8 @@ def parse_args(argv=None):
         parser.error('give exactly one of CONFIG, --arch or --compare')
     if args.shape is not None and len(args.shape) not in (1, 2):
         parser.error(f'--shape takes H W or one size, got {args.shape}')
+    if args.breakdown and args.device != 'cpu':
+        parser.error('--breakdown profiles CPU ops: it needs --device cpu')
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device available')
     specs = args.compare if args.compare is not None else [args.arch or args.config]
@@ -107,7 +115,19 @@ def main(argv=None):
           f'input {settings.shape[0]} x {settings.shape[1]} (H x W), {args.device}, '
           f'{warmup} warm-up + {args.runs} timed iterations, interleaved\n')
     print(format_table(results, settings))
+    if args.breakdown:
+        print('\nCPU time per iteration by kind of op (torch.profiler self times, ms):\n')
+        print(format_breakdown(breakdown(args.specs, settings, runs=min(args.runs, 3))))
     return results
+
+
+def breakdown(specs, settings, runs):
+    """{model name: time_by_kind(...)}, one model built and profiled at a time."""
+    result = {}
+    for spec in specs:
+        built = build_model(spec, settings.impl, settings.cfg_options)
+        result[built.name] = time_by_kind(make_step(built.module, settings), runs=runs)
+    return result
 
 
 if __name__ == '__main__':

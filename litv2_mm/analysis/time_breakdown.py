@@ -1,0 +1,67 @@
+"""Where a step's time goes on the CPU: the profiler's self time of every op it runs, grouped
+by kind (GEMMs, attention kernels, convolutions, copies, the rest).
+
+The GEMMs, attention kernels and convolutions of a model are the work its maths needs, at the
+speed this machine runs those kernels; everything else (copies, layout changes, norms,
+elementwise ops, Python) is overhead an implementation could in principle remove. Their sum
+is therefore a floor for the step's time with today's kernels, and
+``other_total / floor(this)`` bounds the speed-up over ``other`` that any implementation
+of the same maths built on those kernels can reach.
+"""
+from torch.profiler import ProfilerActivity, profile
+
+KINDS = ('GEMM', 'attention', 'convolution', 'copy', 'other')
+
+_GEMMS = {'aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm', 'aten::addbmm',
+          'mkldnn::_linear_pointwise', 'mkl::_mkl_linear'}
+_COPIES = {'aten::copy_', 'aten::cat', 'aten::clone', 'aten::contiguous'}
+
+
+def kind_of(op_name):
+    """The kind (one of ``KINDS``) of a profiler op name such as ``'aten::addmm'``."""
+    if op_name in _GEMMS:
+        return 'GEMM'
+    if 'scaled_dot_product' in op_name or 'softmax' in op_name:
+        return 'attention'
+    if 'conv' in op_name:
+        return 'convolution'
+    if op_name in _COPIES:
+        return 'copy'
+    return 'other'
+
+
+def time_by_kind(step, runs=3):
+    """Profile ``runs`` calls of ``step()`` (after one untimed call) on the CPU ->
+    {kind: seconds per call} for every kind in ``KINDS``, plus ``'total'``.
+
+    Self times: an op's own time without the ops it calls, so nothing is counted twice
+    (``aten::linear`` counts as its ``aten::addmm``). The profiler adds a little time to
+    every op; compare breakdowns with each other, not with unprofiled timings.
+    """
+    if runs < 1:
+        raise ValueError(f'runs must be >= 1, got {runs}')
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(runs):
+            step()
+    seconds = dict.fromkeys(KINDS, 0.0)
+    for event in prof.key_averages():
+        seconds[kind_of(event.key)] += event.self_cpu_time_total / 1e6 / runs
+    seconds['total'] = sum(seconds[k] for k in KINDS)
+    return seconds
+
+
+def floor(seconds):
+    """The part of a breakdown that does the maths: GEMMs + attention kernels + convolutions."""
+    return seconds['GEMM'] + seconds['attention'] + seconds['convolution']
+
+
+def format_breakdown(breakdowns):
+    """{name: time_by_kind(...)} -> markdown table in ms per iteration, with the floor."""
+    lines = ['| model | profiled ms/iter | ' + ' | '.join(KINDS) + ' | floor (GEMM + attention + conv) |',
+             '|---|' + '---|' * (len(KINDS) + 2)]
+    for name, s in breakdowns.items():
+        cells = [f'{s["total"] * 1e3:.1f}'] + [f'{s[k] * 1e3:.1f}' for k in KINDS]
+        cells.append(f'{floor(s) * 1e3:.1f}')
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
