@@ -58,8 +58,8 @@ def floor(seconds):
 
 def format_breakdown(breakdowns):
     """{name: time_by_kind(...)} -> markdown table in ms per iteration, with the floor."""
-    lines = ['| model | profiled ms/iter | ' + ' | '.join(KINDS) + ' | floor (GEMM + attention + conv) |',
-             '|---|' + '---|' * (len(KINDS) + 2)]
+    header = ['model', 'profiled ms/iter', *KINDS, 'floor (GEMM + attention + conv)']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for name, s in breakdowns.items():
         cells = [f'{s["total"] * 1e3:.1f}'] + [f'{s[k] * 1e3:.1f}' for k in KINDS]
         cells.append(f'{floor(s) * 1e3:.1f}')
