@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from .model_specs import build_model, count_parameters, preload
+from .time_breakdown import time_by_kind
 
 AMP_DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
 
@@ -52,6 +53,7 @@ class Result:
     params: int
     times: list  # seconds per iteration, one per timed round
     peak_memory: int = None  # bytes
+    breakdown: dict = None  # time_breakdown.time_by_kind(...) when asked for
 
     @property
     def ms_per_iter(self):
@@ -210,8 +212,12 @@ def _memory_child(payload):
     print(json.dumps(dict(peak_memory=measure_peak_memory_here(args['spec'], settings))))
 
 
-def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=True):
-    """Build every spec, time them interleaved, measure peak memory -> list of Result."""
+def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=True,
+                  breakdown_runs=0):
+    """Build every spec, time them interleaved, measure peak memory -> list of Result.
+
+    ``breakdown_runs`` > 0 (CPU): then profile each model alone over that many iterations
+    (``Result.breakdown``: time by kind of op)."""
     built = [build_model(s, settings.impl, settings.cfg_options) for s in specs]
     names = [b.name for b in built]
     if len(set(names)) != len(names):
@@ -220,6 +226,9 @@ def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=Tru
     times = time_interleaved(steps, runs, warmup, settings.device, progress)
     results = [Result(b.name, b.kind, count_parameters(b.module)[0], times[b.name])
                for b in built]
+    if breakdown_runs:
+        for res in results:
+            res.breakdown = time_by_kind(steps[res.name], runs=breakdown_runs)
     del steps, built
     if memory:
         for spec, res in zip(specs, results):

@@ -11,6 +11,7 @@ of the same maths built on those kernels can reach.
 from torch.profiler import ProfilerActivity, profile
 
 KINDS = ('GEMM', 'attention', 'convolution', 'copy', 'other')
+TITLE = 'CPU time per iteration by kind of op (torch.profiler self times, ms):'
 
 _GEMMS = {'aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm', 'aten::addbmm',
           'mkldnn::_linear_pointwise', 'mkl::_mkl_linear'}

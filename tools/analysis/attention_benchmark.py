@@ -23,7 +23,7 @@ import torch
 
 from litv2_mm.analysis.attention_variants import PAPER_FIG6_FLOPS, comparison_layers
 from litv2_mm.analysis.benchmark import int_at_least, machine_info, time_interleaved
-from litv2_mm.analysis.time_breakdown import floor, format_breakdown, time_by_kind
+from litv2_mm.analysis.time_breakdown import TITLE, floor, format_breakdown, time_by_kind
 
 
 def parse_args(argv=None):
@@ -85,7 +85,7 @@ def print_breakdown(layers, args, hilo='HiLo (fast)', msa='MSA (SDPA)'):
     """Profile every layer on the CPU, print where the time goes and HiLo's floor vs MSA."""
     steps = make_steps(layers, 'cpu', args)
     breakdowns = {name: time_by_kind(step, runs=min(args.runs, 5)) for name, step in steps.items()}
-    print('\nCPU time per iteration by kind of op (torch.profiler self times, ms):\n')
+    print(f'\n{TITLE}\n')
     print(format_breakdown(breakdowns))
     if hilo in breakdowns and msa in breakdowns:
         b_hilo, b_msa = breakdowns[hilo], breakdowns[msa]

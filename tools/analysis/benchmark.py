@@ -25,10 +25,10 @@ import torch
 from mmengine.config import DictAction
 
 from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, int_at_least,
-                                         machine_info, make_step, run_benchmark)
+                                         machine_info, run_benchmark)
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, IMPLS,
-                                           build_model, parse_spec, spec_kind)
-from litv2_mm.analysis.time_breakdown import format_breakdown, time_by_kind
+                                           parse_spec, spec_kind)
+from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
 
 DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
 
@@ -105,7 +105,8 @@ def main(argv=None):
         cfg_options=args.cfg_options)
     warmup = args.warmup if args.warmup is not None else (50 if args.device == 'cuda' else 5)
     results = run_benchmark(args.specs, settings, runs=args.runs, warmup=warmup,
-                            memory=not args.no_memory, progress=not args.no_progress)
+                            memory=not args.no_memory, progress=not args.no_progress,
+                            breakdown_runs=min(args.runs, 3) if args.breakdown else 0)
     mode = 'train step (forward + backward)' if args.train_step else 'inference, no grad'
     precision = f'autocast {args.amp}' if args.amp else 'fp32'
     extras = [x for x, on in (('channels-last', args.channels_last),
@@ -116,18 +117,9 @@ def main(argv=None):
           f'{warmup} warm-up + {args.runs} timed iterations, interleaved\n')
     print(format_table(results, settings))
     if args.breakdown:
-        print('\nCPU time per iteration by kind of op (torch.profiler self times, ms):\n')
-        print(format_breakdown(breakdown(args.specs, settings, runs=min(args.runs, 3))))
+        print(f'\n{TITLE}\n')
+        print(format_breakdown({r.name: r.breakdown for r in results}))
     return results
-
-
-def breakdown(specs, settings, runs):
-    """{model name: time_by_kind(...)}, one model built and profiled at a time."""
-    result = {}
-    for spec in specs:
-        built = build_model(spec, settings.impl, settings.cfg_options)
-        result[built.name] = time_by_kind(make_step(built.module, settings), runs=runs)
-    return result
 
 
 if __name__ == '__main__':
