@@ -9,6 +9,14 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture
+def clean_default_scope():
+    """Clear mmengine's default scope after a test that sets one (also when it fails)."""
+    yield
+    from mmengine.registry import DefaultScope
+    DefaultScope._instance_dict.clear()
+
+
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO
@@ -17,15 +25,36 @@ def repo_root():
 @pytest.fixture(scope='session')
 def coco_root():
     """The embedded COCO-format set at its default location (generated when missing)."""
-    from litv2_mm.data import ensure_coco
+    from litv2_mm.datasets.synthetic import ensure_coco
     return ensure_coco(osp.join(REPO, 'data', 'generated', 'coco'))
 
 
 @pytest.fixture(scope='session')
 def ade_root():
     """The embedded ADE20K-format set at its default location (generated when missing)."""
-    from litv2_mm.data import ensure_ade
+    from litv2_mm.datasets.synthetic import ensure_ade
     return ensure_ade(osp.join(REPO, 'data', 'generated', 'ade'))
+
+
+@pytest.fixture(scope='session')
+def coco2017_root():
+    """A tiny set in the COCO-2017 layout (80 categories; 2 train / 2 val images)."""
+    from litv2_mm.datasets.synthetic import ensure_coco2017
+    return ensure_coco2017(osp.join(REPO, 'data', 'generated', 'coco2017'), num_train=2, num_val=2)
+
+
+@pytest.fixture(scope='session')
+def ade20k_root():
+    """The ADEChallengeData2016 folder of a tiny ADE20K-layout set (2 train / 2 val images)."""
+    from litv2_mm.datasets.synthetic import ensure_ade20k
+    return ensure_ade20k(osp.join(REPO, 'data', 'generated', 'ade20k'), num_train=2, num_val=2)
+
+
+@pytest.fixture(scope='session')
+def imagenet_root():
+    """A tiny ImageNet-layout set of 4 shape classes (4 train / 2 val images per class)."""
+    from litv2_mm.datasets.synthetic import ensure_imagenet
+    return ensure_imagenet(osp.join(REPO, 'data', 'generated', 'imagenet'), num_train=4, num_val=2)
 
 
 @pytest.fixture(scope='session')

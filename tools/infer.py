@@ -4,13 +4,22 @@
 
 Detection configs go through mmdet's ``DetInferencer`` (boxes and masks drawn), segmentation
 configs through mmseg's ``MMSegInferencer`` (colour-coded classes blended over the image).
+Before anything runs, every input image is checked (a missing, empty, truncated or
+undecodable file fails naming it) and the checkpoint is checked against the model (keys
+that do not fit are listed; ``--allow-partial-load`` accepts them).
 """
 import argparse
+import glob
 import os.path as osp
 
+import mmcv
 from mmengine.config import Config
 
-from litv2_mm.engine import trust_checkpoint
+from litv2_mm.datasets import ImageFileError, check_image_file
+from litv2_mm.engine import check_state_dict_fits
+from litv2_mm.utils import TRUSTED_PREFIX, load_checkpoint_file
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 def parse_args():
@@ -23,7 +32,25 @@ def parse_args():
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow pickled objects in CHECKPOINT (only for files you trust)')
+    parser.add_argument('--allow-partial-load', action='store_true',
+                        help='run even if tensors of CHECKPOINT do not fit the model')
     return parser.parse_args()
+
+
+def check_inputs(inputs):
+    """The image files to run on; each must exist and decode (else the file is named)."""
+    if osp.isdir(inputs):
+        files = sorted(f for f in glob.glob(osp.join(inputs, '*'))
+                       if f.lower().endswith(IMAGE_SUFFIXES))
+        if not files:
+            raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {inputs}')
+    else:
+        files = [inputs]
+    for path in files:
+        check_image_file(path)
+        if mmcv.imread(path) is None:
+            raise ImageFileError(f'image file cannot be decoded: {path}. Replace or remove it.')
+    return files
 
 
 def main():
@@ -31,20 +58,23 @@ def main():
     for path in (args.config, args.checkpoint, args.inputs):
         if not osp.exists(path):
             raise FileNotFoundError(f'not found: {path}')
-    if args.trust_checkpoint:
-        trust_checkpoint(args.checkpoint)
+    images = check_inputs(args.inputs)
+    weights = (TRUSTED_PREFIX if args.trust_checkpoint else '') + args.checkpoint
+    ckpt = load_checkpoint_file(weights)
     scope = Config.fromfile(args.config).get('default_scope', 'mmdet')
     if scope == 'mmdet':
         from mmdet.apis import DetInferencer
-        inferencer = DetInferencer(args.config, args.checkpoint, device=args.device)
-        inferencer(args.inputs, out_dir=args.out_dir, pred_score_thr=args.score_thr,
-                   no_save_pred=False)
+        inferencer = DetInferencer(args.config, weights, device=args.device)
+        kwargs = dict(pred_score_thr=args.score_thr, no_save_pred=False)
     elif scope == 'mmseg':
         from mmseg.apis import MMSegInferencer
-        inferencer = MMSegInferencer(args.config, args.checkpoint, device=args.device)
-        inferencer(args.inputs, out_dir=args.out_dir)
+        inferencer = MMSegInferencer(args.config, weights, device=args.device)
+        kwargs = {}
     else:
         raise ValueError(f'{args.config}: default_scope {scope!r} is neither mmdet nor mmseg')
+    check_state_dict_fits(inferencer.model, ckpt.get('state_dict', ckpt),
+                          f'checkpoint {args.checkpoint}', allow_partial=args.allow_partial_load)
+    inferencer(images, out_dir=args.out_dir, **kwargs)
     print(f'pictures written to {osp.join(args.out_dir, "vis")}')
 
 

@@ -2,7 +2,9 @@
 # Command one of the README: set up .venv if needed, generate the embedded COCO-format set,
 # train Mask R-CNN with a LITv2-S backbone on it (configs/mask_rcnn/litv2_s_1x_synthetic.py,
 # i.e. configs/mask_rcnn/litv2_s_1x.py with CPU / small-data overrides), and evaluate it with
-# mmdet's CocoMetric (bbox and segm AP tables). Extra arguments go to tools/train.py.
+# mmdet's CocoMetric (bbox and segm AP tables) half-way and at the end; then show where the
+# pictures of its predictions (mmdet's visualizer) and the plot of the training loss and
+# mAP are. Extra arguments go to tools/train.py.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -25,4 +27,9 @@ final = [json.loads(line) for line in open(logs[-1]) if 'coco/bbox_mAP' in line]
 print('[demo] final evaluation: ' + ', '.join(
     f'{k.split("/")[1]} {v:.3f}' for k, v in final.items()
     if k in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')))
+run = os.path.dirname(os.path.dirname(logs[-1]))
+pictures = sorted(glob.glob(os.path.join(run, 'vis_data', 'vis_image', '*.png')))
+print(f'[demo] {len(pictures)} pictures of predictions (boxes and masks) on validation '
+      f'images: {os.path.join(run, "vis_data", "vis_image")}/')
 PYEOF
+$PY tools/analysis/plot_training.py "$WORK_DIR" | sed 's/^/[demo] /'

@@ -1,7 +1,12 @@
 """Evaluate a checkpoint on a config's test set (COCO box/mask AP, mIoU or top-1).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-                         [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--trust-checkpoint] [--allow-partial-load]
+                         [--cfg-options k=v ...]
+
+The flags only change the config (mmdet's, mmseg's and mmpretrain's own tools/test.py run
+the same config the same way). A checkpoint that does not fit the model fails before the
+evaluation, listing the keys that do not fit.
 """
 import argparse
 import os
@@ -11,7 +16,8 @@ from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from litv2_mm.apis import load_tool_config, prepare_run
+from litv2_mm.apis import load_tool_config
+from litv2_mm.utils import TRUSTED_PREFIX
 
 
 def parse_args():
@@ -25,6 +31,9 @@ def parse_args():
     parser.add_argument('--data-root', help='point every dataset and evaluator at this root')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow pickled objects in CHECKPOINT (only for files you trust)')
+    parser.add_argument('--allow-partial-load', action='store_true',
+                        help='evaluate even if tensors of CHECKPOINT do not fit the model '
+                             '(they are listed and left out)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -44,16 +53,23 @@ def add_visualization(cfg, show_dir):
     hooks.visualization.test_out_dir = show_dir
 
 
-def main():
-    args = parse_args()
+def build_config(args):
+    """The config with the flags applied: the checkpoint to load, the opt-ins, pictures."""
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     cfg = load_tool_config(args)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = (TRUSTED_PREFIX if args.trust_checkpoint else '') + args.checkpoint
     cfg.resume = False
+    if args.allow_partial_load:
+        cfg.allow_partial_load = True
     if args.show_dir:
         add_visualization(cfg, args.show_dir)
-    prepare_run(cfg, trusted_checkpoint=args.trust_checkpoint)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = build_config(args)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):

@@ -1,5 +1,8 @@
 """Train a detector, segmentor or classifier from an OpenMMLab config (mmdet / mmseg / mmpretrain).
 
+The flags only change the config; the config declares the whole run, so mmdet's, mmseg's and
+mmpretrain's own tools/train.py run it the same way.
+
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--cfg-options k=v ...]
     torchrun --nproc-per-node 8 tools/train.py CONFIG --launcher pytorch
 """
@@ -10,7 +13,7 @@ from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from litv2_mm.apis import load_tool_config, prepare_run
+from litv2_mm.apis import load_tool_config
 
 
 def parse_args():
@@ -67,7 +70,6 @@ def build_config(args):
 def main():
     args = parse_args()
     cfg = build_config(args)
-    prepare_run(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 

@@ -33,7 +33,7 @@ synthetic_val_dataloader = dict(
                  data_prefix=dict(img_path='images/validation',
                                   seg_map_path='annotations/validation'),
                  pipeline=synthetic_test_pipeline))
-synthetic_train_cfg = dict(type='IterBasedTrainLoop', max_iters=synthetic_max_iters,
+synthetic_train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=synthetic_max_iters,
                            val_interval=synthetic_max_iters)
 synthetic_param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),

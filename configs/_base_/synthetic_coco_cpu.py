@@ -5,7 +5,7 @@
 # (a second base may not repeat the first base's keys); a config takes them over with
 # ``key = {{_base_.synthetic_key}}``.
 synthetic_data_root = 'data/generated/coco/'
-synthetic_classes = ('circle', 'rectangle', 'triangle', 'star')  # litv2_mm.data.COCO_CLASSES
+synthetic_classes = ('circle', 'rectangle', 'triangle', 'star')  # litv2_mm.datasets.synthetic.COCO_CLASSES
 synthetic_max_iters = 220
 
 synthetic_train_pipeline = [
@@ -38,7 +38,7 @@ synthetic_val_dataloader = dict(
 synthetic_val_evaluator = dict(ann_file=synthetic_data_root + 'annotations/instances_val.json')
 
 synthetic_train_cfg = dict(
-    _delete_=True, type='IterBasedTrainLoop', max_iters=synthetic_max_iters,
+    _delete_=True, type='ResumableIterBasedTrainLoop', max_iters=synthetic_max_iters,
     val_interval=synthetic_max_iters)
 synthetic_param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

@@ -5,8 +5,7 @@
 # plus the DTM offset convs at 0.01x the learning rate.
 # The authors' ImageNet weights: tools/model_converters/litv2_to_openmmlab.py turns
 # litv2_s.pth into a checkpoint this config evaluates (tools/test.py).
-_base_ = 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py'
-custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
+_base_ = ['mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py', '../_base_/litv2_runtime.py']
 
 model = dict(
     backbone=dict(
@@ -26,3 +25,4 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'.conv_offset': dict(lr_mult=0.01)}),
     clip_grad=dict(max_norm=5.0))
 auto_scale_lr = dict(base_batch_size=1024)
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

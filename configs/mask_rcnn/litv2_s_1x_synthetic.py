@@ -17,9 +17,16 @@ val_dataloader = {{_base_.synthetic_val_dataloader}}
 test_dataloader = val_dataloader
 val_evaluator = {{_base_.synthetic_val_evaluator}}
 test_evaluator = val_evaluator
-train_cfg = {{_base_.synthetic_train_cfg}}
+# evaluated half-way and at the end, so the training curves show how the mAP grows
+train_cfg = dict(_delete_=True, type='ResumableIterBasedTrainLoop',
+                 max_iters={{_base_.synthetic_max_iters}}, val_interval=110)
 param_scheduler = {{_base_.synthetic_param_scheduler}}
 optim_wrapper = {{_base_.synthetic_optim_wrapper}}
-default_hooks = {{_base_.synthetic_default_hooks}}
+# mmdet's DetVisualizationHook draws the predictions (boxes and masks) on every 10th
+# validation image into <work_dir>/<run>/vis_data/vis_image/
+default_hooks = dict(
+    checkpoint=dict(by_epoch=False, interval={{_base_.synthetic_max_iters}}, max_keep_ckpts=1),
+    logger=dict(interval=10),
+    visualization=dict(draw=True, interval=10, score_thr=0.3))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -2,8 +2,7 @@
 # 80k iterations, AdamW lr 1e-4, weight decay 1e-4, total batch 16 (2 images x 8 GPUs),
 # 512x512 crops, poly decay. Sliding-window test: --cfg-options model.test_cfg.mode=slide
 # model.test_cfg.crop_size="(512,512)" model.test_cfg.stride="(341,341)".
-_base_ = 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'
-custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
+_base_ = ['mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', '../_base_/litv2_runtime.py']
 
 checkpoint = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth'
 model = dict(
@@ -29,5 +28,6 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=80000, by_epoch=False)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000, val_interval=8000)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=8000))
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=80000, val_interval=8000)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=8000,
+                                     backend_args=dict(backend='atomic_local')))

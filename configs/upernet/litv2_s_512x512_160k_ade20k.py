@@ -3,8 +3,10 @@
 # no decay on norms, 1500 linear warm-up iterations then poly decay, 2 images x 8 GPUs),
 # so results compare with Swin-T. Sliding-window test: --cfg-options model.test_cfg.mode=slide
 # model.test_cfg.crop_size="(512,512)" model.test_cfg.stride="(341,341)".
-_base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
-custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
+_base_ = [
+    'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+    '../_base_/litv2_runtime.py'
+]
 
 checkpoint = 'https://github.com/ziplab/LITv2/releases/download/v1.0/litv2_s.pth'
 model = dict(
@@ -20,3 +22,5 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint, trusted=True)),
     decode_head=dict(in_channels=[96, 192, 384, 768], num_classes=150),
     auxiliary_head=dict(in_channels=384, num_classes=150))
+train_cfg = dict(type='ResumableIterBasedTrainLoop')
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))

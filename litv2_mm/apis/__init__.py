@@ -1,3 +1,3 @@
-from .config_utils import load_tool_config, prepare_run, set_data_root
+from .config_utils import load_tool_config, set_data_root
 
-__all__ = ['load_tool_config', 'prepare_run', 'set_data_root']
+__all__ = ['load_tool_config', 'set_data_root']

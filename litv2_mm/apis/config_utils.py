@@ -1,17 +1,6 @@
-"""Config helpers shared by the tools."""
+"""Config helpers shared by the tools: they only turn command-line flags into config changes."""
 
-
-def _datasets(dataset_cfg):
-    """Yield the leaf dataset configs of a (possibly wrapped) dataset config."""
-    if dataset_cfg is None:
-        return
-    if 'datasets' in dataset_cfg:  # ConcatDataset
-        for ds in dataset_cfg['datasets']:
-            yield from _datasets(ds)
-    elif 'dataset' in dataset_cfg:  # RepeatDataset, ClassBalancedDataset, ...
-        yield from _datasets(dataset_cfg['dataset'])
-    else:
-        yield dataset_cfg
+from ..datasets.checks import leaf_datasets
 
 
 def set_data_root(cfg, data_root):
@@ -26,7 +15,7 @@ def set_data_root(cfg, data_root):
         loader = cfg.get(key)
         if not loader:
             continue
-        for ds in _datasets(loader.get('dataset')):
+        for ds in leaf_datasets(loader.get('dataset')):
             if ds.get('data_root') is not None:
                 old_roots.add(ds['data_root'])
             ds['data_root'] = data_root
@@ -65,16 +54,4 @@ def load_tool_config(args):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    return cfg
-
-
-def prepare_run(cfg, trusted_checkpoint=False):
-    """Everything the tools add before building a Runner: safe checkpoints, data checks,
-    CPU-only distributed set-up."""
-    from ..datasets import add_data_checks, check_annotation_files
-    from ..engine import enable_safe_checkpoints, prepare_cpu_distributed
-    enable_safe_checkpoints(cfg, trusted=trusted_checkpoint)
-    check_annotation_files(cfg)
-    add_data_checks(cfg)
-    prepare_cpu_distributed(cfg)
     return cfg

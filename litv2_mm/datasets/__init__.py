@@ -1,3 +1,7 @@
-from .checks import CheckSegMapSize, add_data_checks, check_annotation_files
+from .checks import (CheckedPipeline, DataError, ImageFileError, check_annotation_files,
+                     check_dataloader_annotations,
+                     check_image_file, check_pipelines, leaf_datasets)
 
-__all__ = ['CheckSegMapSize', 'add_data_checks', 'check_annotation_files']
+__all__ = ['CheckedPipeline', 'DataError', 'ImageFileError', 'check_annotation_files',
+           'check_dataloader_annotations',
+           'check_image_file', 'check_pipelines', 'leaf_datasets']

@@ -1,69 +1,192 @@
-"""Early, named errors for broken data: annotation files that are missing or do not parse,
-image folders that do not exist, and label maps whose size differs from their image."""
+"""Named errors for broken data, raised before work is wasted.
+
+* :func:`check_dataloader_annotations`: every dataset and evaluator annotation file of a
+  split exists and parses, image folders exist, and a COCO-style file has a category for
+  every class the config names (else mmdet fails at the end of the first evaluation).
+* :func:`check_image_file` and :class:`CheckedPipeline`: an image that is missing, empty,
+  truncated or not an image fails naming the file; a label map whose size differs from its
+  image fails naming both files.
+"""
 import json
 import os.path as osp
 
-from mmcv.transforms import BaseTransform
-from mmengine.registry import TRANSFORMS
-
-from ..apis.config_utils import _datasets
+from mmengine.registry import DATASETS
 
 
-def _loaders(cfg):
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if loader:
-            yield key, loader
+class DataError(ValueError):
+    """Broken data: the message names the file and what to do."""
+
+
+class ImageFileError(DataError):
+    """An image file that cannot be read."""
+
+
+def leaf_datasets(dataset_cfg):
+    """Yield the leaf dataset configs of a (possibly wrapped) dataset config."""
+    if dataset_cfg is None:
+        return
+    if 'datasets' in dataset_cfg:  # ConcatDataset
+        for ds in dataset_cfg['datasets']:
+            yield from leaf_datasets(ds)
+    elif 'dataset' in dataset_cfg:  # RepeatDataset, ClassBalancedDataset, ...
+        yield from leaf_datasets(dataset_cfg['dataset'])
+    else:
+        yield dataset_cfg
+
+
+def _read_json(path, what):
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what}: annotation file not found: {path}')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f'{what}: annotation file {path} does not parse as JSON: {e}') from e
+
+
+def _config_classes(cfg, ds):
+    """The class names a dataset config trains or tests on (its metainfo, else its type's)."""
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if classes is None and isinstance(ds.get('type'), str):
+        with DATASETS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+            dataset_cls = registry.get(ds['type'])
+        classes = getattr(dataset_cls, 'METAINFO', {}).get('classes')
+    return None if classes is None else tuple(classes)
+
+
+def _check_categories(path, annotations, classes, config_name, what):
+    if not isinstance(annotations, dict) or 'categories' not in annotations or classes is None:
+        return
+    names = {c.get('name') for c in annotations['categories']}
+    missing = [c for c in classes if c not in names]
+    if missing:
+        raise DataError(
+            f'{what}: annotation file {path} has no category for {len(missing)} of the '
+            f'{len(classes)} classes of config {config_name}: {missing[:20]}'
+            f'{" ..." if len(missing) > 20 else ""}. Its categories are '
+            f'{sorted(n for n in names if n)[:20]}. Set the classes of the config '
+            '(dataset metainfo=dict(classes=...)) to categories of this file, or use the '
+            'annotation file that matches the config.')
+
+
+def check_dataloader_annotations(cfg, split):
+    """Check the annotation files, image folders and categories of ``cfg``'s
+    ``{split}_dataloader`` and ``{split}_evaluator`` (see the module doc).
+
+    Raises:
+        FileNotFoundError: an annotation file or image folder that does not exist.
+        DataError: an annotation file that does not parse, or whose categories lack
+            classes of the config (naming the file, the missing classes and the config).
+    """
+    config_name = getattr(cfg, 'filename', None) or '<config>'
+    loader = cfg.get(f'{split}_dataloader')
+    what = f'{split}_dataloader'
+    split_classes = None
+    for ds in leaf_datasets((loader or {}).get('dataset')):
+        root = ds.get('data_root') or ''
+        classes = _config_classes(cfg, ds)
+        split_classes = split_classes or classes
+        if ds.get('ann_file'):
+            path = osp.join(root, ds['ann_file'])
+            if path.endswith('.json'):
+                _check_categories(path, _read_json(path, what), classes, config_name, what)
+            elif not osp.isfile(path):
+                raise FileNotFoundError(f'{what}: annotation file not found: {path}')
+        prefix = ds.get('data_prefix') or {}
+        for folder in prefix.values() if isinstance(prefix, dict) else [prefix]:
+            if folder and not osp.isdir(osp.join(root, folder)):
+                raise FileNotFoundError(f'{what}: data folder not found: {osp.join(root, folder)}')
+    evaluators = cfg.get(f'{split}_evaluator')
+    for ev in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        if isinstance(ev, dict) and str(ev.get('ann_file', '')).endswith('.json'):
+            path = ev['ann_file']
+            _check_categories(path, _read_json(path, f'{split}_evaluator'), split_classes,
+                              config_name, f'{split}_evaluator')
 
 
 def check_annotation_files(cfg):
-    """Raise FileNotFoundError / ValueError naming the file for every dataset of ``cfg``
-    whose annotation file is missing or is JSON that does not parse, or whose image folder
-    does not exist."""
-    for key, loader in _loaders(cfg):
-        for ds in _datasets(loader.get('dataset')):
-            root = ds.get('data_root') or ''
-            ann = ds.get('ann_file')
-            if ann:
-                path = osp.join(root, ann)
-                if not osp.isfile(path):
-                    raise FileNotFoundError(f'{key}: annotation file not found: {path}')
-                if path.endswith('.json'):
-                    try:
-                        with open(path) as f:
-                            json.load(f)
-                    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                        raise ValueError(f'{key}: annotation file {path} does not parse: {e}') \
-                            from e
-            for folder in (ds.get('data_prefix') or {}).values():
-                path = osp.join(root, folder)
-                if folder and not osp.isdir(path):
-                    raise FileNotFoundError(f'{key}: data folder not found: {path}')
+    """:func:`check_dataloader_annotations` for the train, val and test splits of ``cfg``."""
+    for split in ('train', 'val', 'test'):
+        check_dataloader_annotations(cfg, split)
 
 
-@TRANSFORMS.register_module()
-class CheckSegMapSize(BaseTransform):
-    """Fail with both file names when a label map's size differs from its image's."""
+_JPEG_START, _JPEG_END = b'\xff\xd8\xff', b'\xff\xd9'
+_PNG_START = b'\x89PNG\r\n\x1a\n'
 
-    def transform(self, results):
-        seg = results.get('gt_seg_map')
-        if seg is not None and seg.shape[:2] != results['img'].shape[:2]:
-            raise ValueError(
-                f"label map {results.get('seg_map_path')} is {seg.shape[1]}x{seg.shape[0]} but "
-                f"image {results.get('img_path')} is {results['img'].shape[1]}x"
-                f"{results['img'].shape[0]} (width x height)")
+
+def check_image_file(path):
+    """Raise :class:`ImageFileError` naming ``path`` if the local file is missing, empty or
+    truncated (a JPEG without its end marker, a PNG without its IEND chunk). Paths with a
+    scheme (``s3://``...) are left to their backend."""
+    path = str(path)
+    if '://' in path:
+        return
+    hint = 'Replace or remove the file, or drop it from the annotations.'
+    if not osp.isfile(path):
+        raise ImageFileError(f'image file not found: {path}. {hint}')
+    with open(path, 'rb') as f:
+        data = f.read()
+    if not data:
+        raise ImageFileError(f'image file is empty (0 bytes): {path}. {hint}')
+    tail = data[-4096:].rstrip(b'\0')
+    if data.startswith(_JPEG_START) and _JPEG_END not in tail[-1024:]:
+        raise ImageFileError(f'image file is truncated (JPEG without end marker): {path}. {hint}')
+    if data.startswith(_PNG_START) and b'IEND' not in tail[-16:]:
+        raise ImageFileError(f'image file is truncated (PNG without IEND chunk): {path}. {hint}')
+
+
+class CheckedPipeline:
+    """A dataset's data pipeline (``mmcv.transforms.Compose``) run transform by transform
+    with the checks of :func:`check_image_file` before it, an error naming the image if a
+    transform fails before the image is decoded, and a label-map size check right after
+    the label map is loaded. Everything else delegates to the wrapped pipeline."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__['pipeline'], name)
+
+    def __repr__(self):
+        return f'CheckedPipeline({self.pipeline!r})'
+
+    def __call__(self, results):
+        path = results.get('img_path') if isinstance(results, dict) else None
+        if path is not None:
+            check_image_file(path)
+        for transform in self.pipeline.transforms:
+            had_seg_map = 'gt_seg_map' in results
+            try:
+                results = transform(results)
+            except Exception as e:
+                if path is not None and 'img' not in results:
+                    raise ImageFileError(f'image file cannot be decoded: {path} '
+                                         f'({type(e).__name__}: {e}). Replace or remove the '
+                                         'file, or drop it from the annotations.') from e
+                raise
+            if results is None:
+                return None
+            if not had_seg_map and 'gt_seg_map' in results:
+                _check_seg_map_size(results)
         return results
 
 
-def add_data_checks(cfg):
-    """Insert :class:`CheckSegMapSize` right after ``LoadAnnotations`` in segmentation
-    pipelines (in place); returns ``cfg``."""
-    if cfg.get('default_scope') != 'mmseg':
-        return cfg
-    for _, loader in _loaders(cfg):
-        for ds in _datasets(loader.get('dataset')):
-            pipeline = ds.get('pipeline') or []
-            types = [t.get('type') for t in pipeline]
-            if 'LoadAnnotations' in types and 'CheckSegMapSize' not in types:
-                pipeline.insert(types.index('LoadAnnotations') + 1, dict(type='CheckSegMapSize'))
-    return cfg
+def _check_seg_map_size(results):
+    seg, shape = results['gt_seg_map'], results.get('ori_shape')
+    if shape is not None and tuple(seg.shape[:2]) != tuple(shape[:2]):
+        raise DataError(
+            f"label map {results.get('seg_map_path')} is {seg.shape[1]}x{seg.shape[0]} but "
+            f"image {results.get('img_path')} is {shape[1]}x{shape[0]} (width x height): "
+            'they must be the same size.')
+
+
+def check_pipelines(dataset):
+    """Wrap the pipeline of every leaf dataset of a built ``dataset`` (ConcatDataset,
+    RepeatDataset... are walked) in :class:`CheckedPipeline` (in place); returns it."""
+    for child in getattr(dataset, 'datasets', None) or [getattr(dataset, 'dataset', None)]:
+        if child is not None:
+            check_pipelines(child)
+    pipeline = getattr(dataset, 'pipeline', None)
+    if hasattr(pipeline, 'transforms') and not isinstance(pipeline, CheckedPipeline):
+        dataset.pipeline = CheckedPipeline(pipeline)
+    return dataset

@@ -1,8 +1,12 @@
 from .atomic_backend import AtomicLocalBackend
 from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
-from .safe_checkpoint import (SafeCheckpointHook, enable_safe_checkpoints, to_safe_types,
-                              trust_checkpoint)
+from .hooks import (CheckpointFitHook, CheckpointMismatchError, ExactResumeHook,
+                    check_state_dict_fits, get_rng_states, set_rng_states)
+from .loops import ResumableIterBasedTrainLoop
+from .runner import LITv2Runner
+from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
 
-__all__ = ['AtomicLocalBackend', 'CPUDistributedDataParallel', 'SafeCheckpointHook',
-           'enable_safe_checkpoints', 'prepare_cpu_distributed', 'to_safe_types',
-           'trust_checkpoint']
+__all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUDistributedDataParallel',
+           'CheckpointFitHook', 'CheckpointMismatchError', 'ExactResumeHook', 'LITv2Runner',
+           'ResumableIterBasedTrainLoop', 'allow_mmengine_checkpoints', 'check_state_dict_fits',
+           'get_rng_states', 'prepare_cpu_distributed', 'set_rng_states']

@@ -1,3 +1,5 @@
-from .checkpoint import CheckpointError, load_checkpoint_file
+from .checkpoint import (TRUSTED_HINT, TRUSTED_PREFIX, CheckpointError, checkpoint_load_error,
+                         load_checkpoint_file, strip_trusted_prefix)
 
-__all__ = ['CheckpointError', 'load_checkpoint_file']
+__all__ = ['CheckpointError', 'TRUSTED_HINT', 'TRUSTED_PREFIX', 'checkpoint_load_error',
+           'load_checkpoint_file', 'strip_trusted_prefix']

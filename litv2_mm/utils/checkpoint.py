@@ -5,9 +5,18 @@ import pickle
 
 import torch
 
-TRUSTED_HINT = ('If you trust this file, opt in for it alone: trusted=True '
-                "(in a config: init_cfg=dict(type='Pretrained', checkpoint=..., trusted=True); "
-                'on the tools: --trust-checkpoint).')
+TRUSTED_PREFIX = 'trusted://'
+TRUSTED_HINT = (f"If you trust this file, opt in for it alone: prefix its path with "
+                f"'{TRUSTED_PREFIX}' (load_from='{TRUSTED_PREFIX}PATH'; for LITv2's init_cfg "
+                f"also trusted=True); litv2_mm's tools take --trust-checkpoint.")
+
+
+def strip_trusted_prefix(path):
+    """``'trusted://x.pth'`` -> ``('x.pth', True)``; any other path -> ``(path, False)``."""
+    path = str(path)
+    if path.startswith(TRUSTED_PREFIX):
+        return path[len(TRUSTED_PREFIX):], True
+    return path, False
 
 
 class CheckpointError(RuntimeError):
@@ -28,11 +37,24 @@ def _download(url):
     return dst
 
 
+def checkpoint_load_error(filename, error):
+    """The :class:`CheckpointError` for ``error`` raised while ``torch.load`` read
+    ``filename``: refused by the safe loader (naming the type and the opt-in), or broken."""
+    text = str(error)
+    if isinstance(error, pickle.UnpicklingError) and 'Weights only load failed' in text:
+        reason = next((line for line in text.splitlines() if 'Unsupported global' in line),
+                      text.splitlines()[0])
+        return CheckpointError(f'{filename} pickles objects that the safe loader '
+                               f'(weights_only=True) refuses: {reason.strip()}. {TRUSTED_HINT}')
+    return CheckpointError(f'{filename} is truncated or not a PyTorch checkpoint '
+                           f'({type(error).__name__}: {error})')
+
+
 def load_checkpoint_file(filename, map_location='cpu', trusted=False):
     """Read a checkpoint (local path or http(s) URL) into a dict.
 
     Args:
-        filename (str): path or URL.
+        filename (str): path or URL; a ``trusted://`` prefix sets ``trusted``.
         map_location: as for ``torch.load``.
         trusted (bool): allow arbitrary pickled objects (only for files you trust).
 
@@ -41,25 +63,16 @@ def load_checkpoint_file(filename, map_location='cpu', trusted=False):
         CheckpointError: truncated or not a checkpoint, or pickled objects refused by the
             safe loader (the message says how to opt in).
     """
-    filename = str(filename)
+    filename, prefixed = strip_trusted_prefix(filename)
+    trusted = trusted or prefixed
     if filename.startswith(('http://', 'https://')):
         filename = _download(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
     try:
         ckpt = torch.load(filename, map_location=map_location, weights_only=not trusted)
-    except pickle.UnpicklingError as e:
-        if not trusted and 'Weights only load failed' in str(e):
-            reason = next((line for line in str(e).splitlines() if 'Unsupported global' in line),
-                          str(e).splitlines()[0])
-            raise CheckpointError(
-                f'{filename} pickles objects that the safe loader (weights_only=True) refuses: '
-                f'{reason.strip()}. {TRUSTED_HINT}') from e
-        raise CheckpointError(f'{filename} is truncated or not a PyTorch checkpoint '
-                              f'({type(e).__name__}: {e})') from e
     except Exception as e:  # a broken file fails in many ways (EOFError, zip, KeyError, ...)
-        raise CheckpointError(f'{filename} is truncated or not a PyTorch checkpoint '
-                              f'({type(e).__name__}: {e})') from e
+        raise checkpoint_load_error(filename, e) from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{filename} holds a {type(ckpt).__name__}, not a dict of weights')
     return ckpt

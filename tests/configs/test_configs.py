@@ -99,7 +99,7 @@ def test_segmentation_recipes():
 
 
 def test_synthetic_classes_match_the_generator():
-    from litv2_mm.data import COCO_CLASSES
+    from litv2_mm.datasets.synthetic import COCO_CLASSES
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mask_rcnn', 'litv2_s_1x_synthetic.py'))
     assert tuple(cfg.train_dataloader.dataset.metainfo.classes) == tuple(COCO_CLASSES)
     assert cfg.model.roi_head.bbox_head.num_classes == len(COCO_CLASSES)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
 from PIL import Image
 
 ITERS = 120
@@ -61,7 +61,8 @@ def test_sem_fpn_learns_and_test_py_reproduces_the_miou(tmp_path, ade_root, run_
 
 @pytest.mark.parametrize('config,mode', [('upernet/litv2_s_512x512_160k_ade20k.py', 'whole'),
                                          ('sem_fpn/litv2_s_512x512_80k_ade20k.py', 'slide')])
-def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_root):
+def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_root,
+                                                  clean_default_scope):
     """The ADE20K configs themselves (LITv2-S, random init) on small crops."""
     cfg = Config.fromfile(osp.join(repo_root, 'configs', config))
     cfg.model.backbone.init_cfg = None
@@ -92,4 +93,3 @@ def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_r
     with torch.no_grad():
         result = model.test_step(test_batch)[0]
     assert result.pred_sem_seg.data.shape[-2:] == result.gt_sem_seg.data.shape[-2:]
-    DefaultScope._instance_dict.clear()

@@ -1,26 +1,36 @@
-"""Generate the synthetic COCO-format and ADE20K-format datasets (litv2_mm.data.synthetic).
+"""Generate the synthetic datasets of litv2_mm.datasets.synthetic.
 
-Datasets go to OUT/coco and OUT/ade and are only rewritten when missing, made with
-other parameters, or with --force. Example:
+Datasets go to OUT/<name> (coco, ade, coco2017, ade20k, imagenet; ade20k holds the
+ADEChallengeData2016 folder) and are only rewritten when missing, made with other
+parameters, or with --force. OUT defaults to data/generated below the current directory.
+--num-train / --num-val count images per class for imagenet. Example:
     python tools/data/make_synthetic_data.py --which coco --num-train 20 --num-val 5 --size 128
 """
 import argparse
 from pathlib import Path
 
-from litv2_mm.data.synthetic import DEFAULT_ROOT, ensure_datasets, load_meta
+from litv2_mm.datasets.synthetic import DEFAULT_ROOT, ENSURE_FUNCTIONS, ensure_datasets, load_meta
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', type=Path, default=DEFAULT_ROOT, help=f'root folder (default {DEFAULT_ROOT})')
-    parser.add_argument('--which', choices=('coco', 'ade', 'all'), default='all')
-    parser.add_argument('--num-train', type=int, help='training images (default 200 coco, 100 ade)')
-    parser.add_argument('--num-val', type=int, help='validation images (default 50 coco, 30 ade)')
+    parser.add_argument('--out', '--out-dir', dest='out', type=Path, default=DEFAULT_ROOT,
+                        help=f'root folder (default {DEFAULT_ROOT})')
+    parser.add_argument('--which', choices=(*ENSURE_FUNCTIONS, 'all'), default='all')
+    parser.add_argument('--num-train', type=int,
+                        help='training images (default 200 coco, 100 ade, 2 coco2017/ade20k, 4 per class imagenet)')
+    parser.add_argument('--num-val', type=int,
+                        help='validation images (default 50 coco, 30 ade, 2 coco2017/ade20k, 2 per class imagenet)')
     parser.add_argument('--size', type=int, nargs='+', metavar='SIDE',
-                        help='image side, or H W (default 256 coco, 128 ade)')
+                        help='image side, or H W (default 256 coco, 128 ade, 480 640 coco2017, 512 683 ade20k, '
+                             '72 96 imagenet)')
     parser.add_argument('--seed', type=int, help='base seed (default 0)')
     parser.add_argument('--force', action='store_true', help='regenerate even if up to date')
     return parser
+
+
+def _nonzero(counts):
+    return ', '.join(f'{name} {n}' for name, n in counts.items() if n) or 'none'
 
 
 def describe(name, path, meta, state):
@@ -29,9 +39,11 @@ def describe(name, path, meta, state):
     h, w = params['image_size']
     lines = [f"{name} ({state}): {path}  [{h}x{w}, seed {params['seed']}, version {meta['version']}]"]
     for split, stats in meta['summary'].items():
-        if name == 'coco':
-            counts = ', '.join(f'{cls} {n}' for cls, n in stats['per_category'].items())
-            lines.append(f"  {split}: {stats['images']} images, {stats['annotations']} annotations | {counts}")
+        if 'per_category' in stats:
+            lines.append(f"  {split}: {stats['images']} images, {stats['annotations']} annotations | "
+                         f"{_nonzero(stats['per_category'])}")
+        elif 'per_class' in stats:
+            lines.append(f"  {split}: {stats['images']} images | {_nonzero(stats['per_class'])}")
         else:
             shares = ', '.join(f'{cls} {n} img / {100 * stats["pixel_share"][cls]:.1f}% px'
                                for cls, n in stats['images_per_class'].items())
@@ -48,13 +60,13 @@ def main(argv=None):
     params = {key: value for key, value in
               dict(num_train=args.num_train, num_val=args.num_val, image_size=size, seed=args.seed).items()
               if value is not None}
-    before = {name: load_meta(args.out / name) for name in ('coco', 'ade')}
+    before = {name: load_meta(args.out / name) for name in ENSURE_FUNCTIONS}
     try:
         dirs = ensure_datasets(args.out, args.which, force=args.force, progress=True, **params)
     except ValueError as error:
         parser.error(str(error))
     for name, path in dirs.items():
-        meta = load_meta(path)
+        meta = load_meta(args.out / name)
         print(describe(name, path, meta, 'generated' if args.force or meta != before[name] else 'up to date'))
 
 

@@ -1,0 +1,16 @@
+# What every LITv2 config declares besides its model, data and schedule, so that our
+# tools/train.py and tools/test.py and mmdet's, mmseg's and mmpretrain's own tools run it
+# the same way (they build the runner a config names):
+# - LITv2Runner: checks every annotation file before anything is built (exists, parses,
+#   has the config's classes), names the image a pipeline fails on, sets up CPU-only
+#   distributed runs (gloo), names the opt-in for checkpoints the safe loader refuses;
+# - ExactResumeHook: random states saved with every checkpoint, restored on --resume;
+# - CheckpointFitHook: a checkpoint whose tensors do not fit the model fails before any
+#   training or evaluation; allow_partial_load=True loads only what fits, on purpose.
+# Iteration-based configs also use train_cfg type 'ResumableIterBasedTrainLoop' (resumes
+# without loading the trained batches again) and every config writes its checkpoints
+# with the 'atomic_local' file backend (default_hooks.checkpoint.backend_args).
+custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
+runner_type = 'LITv2Runner'
+custom_hooks = [dict(type='ExactResumeHook'), dict(type='CheckpointFitHook')]
+allow_partial_load = False

@@ -1,0 +1,54 @@
+"""The runner every LITv2 config declares (``runner_type = 'LITv2Runner'`` in
+``configs/_base_/litv2_runtime.py``), so mmdet's, mmseg's and mmpretrain's own
+``tools/train.py`` and ``tools/test.py`` (which build ``RUNNERS.build(cfg)`` when a config
+names a runner) run a config exactly as ours do."""
+import copy
+import pickle
+
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from ..datasets import check_dataloader_annotations, check_pipelines
+from ..utils import checkpoint_load_error
+from .distributed import prepare_cpu_distributed
+
+
+@RUNNERS.register_module()
+class LITv2Runner(Runner):
+    """mmengine's ``Runner`` plus the checks and set-up that must happen before it builds:
+
+    * a distributed launch on a machine without CUDA is set up for CPUs (gloo) before the
+      runner starts: :func:`~litv2_mm.engine.prepare_cpu_distributed`;
+    * before a train / val / test dataloader is built (all of them before the first
+      training iteration), its annotation files are checked (exist, parse, have the config's
+      classes: :func:`~litv2_mm.datasets.check_dataloader_annotations`), and its pipeline
+      then names the image file it fails on (:class:`~litv2_mm.datasets.CheckedPipeline`);
+    * a checkpoint the safe loader refuses fails naming the file, the refused type and the
+      ``trusted://`` opt-in (its fit to the model is checked by ``CheckpointFitHook``).
+    """
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        cfg = copy.deepcopy(cfg)
+        prepare_cpu_distributed(cfg)
+        return super().from_cfg(cfg)
+
+    def build_dataloader(self, dataloader, seed=None, diff_rank_seed=False):
+        """Runner.build_dataloader with the checks above (an instance method: the loops call
+        it on the runner, and the checks need the config)."""
+        split = next((s for s in ('train', 'val', 'test')
+                      if dataloader is getattr(self, f'_{s}_dataloader', None)), None)
+        if split is not None:
+            check_dataloader_annotations(self.cfg, split)
+        dataloader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        check_pipelines(dataloader.dataset)
+        return dataloader
+
+    def load_checkpoint(self, filename, map_location='cpu', strict=False,
+                        revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)
+        self.loading_checkpoint = filename  # named by CheckpointFitHook
+        try:
+            return super().load_checkpoint(filename, map_location=map_location, strict=strict,
+                                           revise_keys=revise_keys)
+        except pickle.UnpicklingError as e:
+            raise checkpoint_load_error(filename, e) from e

@@ -1,0 +1,85 @@
+"""ExactResumeHook's random states survive the safe loader; CheckpointFitHook names every
+key of a checkpoint that does not fit the model, with both shapes."""
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from litv2_mm.engine import (CheckpointFitHook, CheckpointMismatchError, ExactResumeHook,
+                             check_state_dict_fits)
+
+
+def test_random_states_saved_with_a_checkpoint_are_restored_on_resume(tmp_path):
+    hook = ExactResumeHook()
+    torch.manual_seed(3)
+    np.random.seed(3)
+    random.seed(3)
+    ckpt = {'state_dict': {}}
+    hook.before_save_checkpoint(None, ckpt)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.save(ckpt, tmp_path / 'c.pth')
+    loaded = torch.load(tmp_path / 'c.pth', weights_only=True)  # the safe loader reads it
+
+    class Resuming:
+        _resume = True
+
+    torch.manual_seed(99)
+    np.random.seed(99)
+    random.seed(99)
+    hook.after_load_checkpoint(Resuming(), loaded)
+    hook.before_train_epoch(None)
+    assert torch.equal(torch.rand(3), expected[0])
+    np.testing.assert_array_equal(np.random.rand(3), expected[1])
+    assert random.random() == expected[2]
+
+
+def test_states_are_not_restored_when_only_loading_weights():
+    hook = ExactResumeHook()
+    ckpt = {}
+    hook.before_save_checkpoint(None, ckpt)
+
+    class Loading:
+        _resume = False
+
+    hook.after_load_checkpoint(Loading(), ckpt)
+    state = torch.get_rng_state()
+    hook.before_train_epoch(None)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def two_layer(width, classes):
+    return nn.Sequential(nn.Linear(8, width), nn.Linear(width, classes))
+
+
+def test_mismatched_checkpoint_lists_keys_with_both_shapes():
+    ckpt = {f'module.{k}': v for k, v in two_layer(16, 3).state_dict().items()}
+    ckpt['extra.weight'] = torch.zeros(1)
+    del ckpt['module.1.bias']
+    with pytest.raises(CheckpointMismatchError) as err:
+        check_state_dict_fits(two_layer(16, 5), ckpt, 'checkpoint b.pth')
+    text = str(err.value)
+    assert 'checkpoint b.pth does not fit the model: 1 shape mismatches, 1 keys missing' in text
+    assert 'shape mismatch: 1.weight: checkpoint (3, 16) vs model (5, 16)' in text
+    assert 'missing in checkpoint: 1.bias' in text and 'not in model: extra.weight' in text
+    assert 'allow_partial_load=True' in text
+    assert check_state_dict_fits(two_layer(16, 3), two_layer(16, 3).state_dict(), 'x') == dict(
+        shape=[], missing=[], unexpected=[])
+
+
+def test_hook_follows_the_config_switch():
+    class Cfg(dict):
+        pass
+
+    class FakeRunner:
+        model = two_layer(16, 5)
+        cfg = Cfg(load_from='a.pth')
+        logger = None
+
+    ckpt = {'state_dict': two_layer(16, 3).state_dict()}
+    with pytest.raises(CheckpointMismatchError, match='checkpoint a.pth does not fit'):
+        CheckpointFitHook().after_load_checkpoint(FakeRunner(), ckpt)
+    FakeRunner.cfg['allow_partial_load'] = True
+    found = CheckpointFitHook().after_load_checkpoint(FakeRunner(), ckpt)
+    assert found is None  # warned, not raised
