@@ -1,4 +1,5 @@
 """An iteration-based training loop that resumes at once and exactly."""
+import inspect
 import logging
 
 from mmengine.logging import print_log
@@ -6,45 +7,44 @@ from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
 from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterator
 from mmengine.runner.utils import calc_dynamic_intervals
+from torch.utils.data import DataLoader
 
 from .hooks import get_rng_states, set_rng_states
 
 
-class _SkipFirstIndices:
-    """Put in place of ``batch_sampler.sampler``: its next pass lacks the first ``count``
-    indices; the pass puts the original sampler back, so later passes are whole."""
+class _ResumedBatchSampler:
+    """A batch sampler whose first pass starts after ``skip`` batches, drawn as indices
+    only (no data is loaded); later passes are the wrapped sampler's own. The skipped
+    batches come from the same iterator that goes on, so state a batch sampler keeps
+    between batches (mmdet's aspect-ratio buckets) stays consistent. Other attributes
+    (``sampler``, ``batch_size``...) are the wrapped batch sampler's."""
 
-    def __init__(self, batch_sampler, count):
-        self.batch_sampler, self.sampler, self.count = batch_sampler, batch_sampler.sampler, count
-        batch_sampler.sampler = self
-
-    def __iter__(self):
-        self.batch_sampler.sampler = self.sampler
-        it = iter(self.sampler)
-        for _ in range(self.count):
-            next(it)
-        yield from it
-
-    def __len__(self):
-        return len(self.sampler) - self.count
-
-
-class _SharedIndexStream:
-    """Stands in for an ``InfiniteSampler`` while its batch sampler is stepped: yields from
-    the sampler's running index generator (``sampler.indices``) without delegating to it, so
-    abandoning the stepping leaves that generator open (``yield from`` would close it).
-    Other attributes (``dataset``...) are the sampler's."""
-
-    def __init__(self, sampler):
-        self._sampler = sampler
+    def __init__(self, batch_sampler, skip):
+        self.batch_sampler, self._skip = batch_sampler, skip
 
     def __getattr__(self, name):
-        return getattr(self._sampler, name)
+        return getattr(self.__dict__['batch_sampler'], name)
+
+    def __len__(self):
+        return len(self.batch_sampler)
 
     def __iter__(self):
-        indices = self._sampler.indices
-        while True:
-            yield next(indices)
+        batches = iter(self.batch_sampler)
+        skip, self._skip = self._skip, 0
+        for _ in range(skip):
+            next(batches)
+        yield from batches
+
+
+def _with_batch_sampler(dataloader, batch_sampler):
+    """A DataLoader like ``dataloader`` (same dataset, workers, collate and seeding) that
+    draws its batches from ``batch_sampler``."""
+    names = ('num_workers', 'collate_fn', 'pin_memory', 'timeout', 'worker_init_fn',
+             'multiprocessing_context', 'generator', 'prefetch_factor', 'persistent_workers',
+             'pin_memory_device', 'in_order')
+    kwargs = {name: getattr(dataloader, name) for name in names
+              if name in inspect.signature(DataLoader).parameters and hasattr(dataloader, name)}
+    return DataLoader(dataloader.dataset, batch_sampler=batch_sampler, **kwargs)
 
 
 @LOOPS.register_module()
@@ -60,11 +60,12 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     are drawn in the main process, in order) and starts the dataloader without drawing
     random numbers, so batch N is loaded with the states the uninterrupted run had.
 
-    Positioning works for samplers whose state carries over from pass to pass (mmengine's
-    ``InfiniteSampler``, also under mmdet's ``AspectRatioBatchSampler``: the batch sampler
-    is stepped N times, indices only) and for finite samplers with ``set_epoch`` (e.g.
-    ``DefaultSampler``) under a plain ``BatchSampler``. Other combinations fall back to
-    mmengine's replay, with a warning. Arguments as for ``IterBasedTrainLoop``.
+    The batch sampler (a plain ``BatchSampler`` or mmdet's ``AspectRatioBatchSampler``) is
+    stepped past the N batches, indices only, and the dataloader goes on from there
+    (:class:`_ResumedBatchSampler`). A finite sampler (``DefaultSampler``) first gets its
+    epoch (``N // len(dataloader)``) and then skips the rest; mmengine's ``InfiniteSampler``
+    is stepped N batches on. A dataloader without a batch sampler falls back to mmengine's
+    replay, with a warning. Arguments as for ``IterBasedTrainLoop``.
     """
 
     def __init__(self, runner, dataloader, max_iters, val_begin=1, val_interval=1000,
@@ -87,55 +88,32 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         self.dynamic_milestones, self.dynamic_intervals = calc_dynamic_intervals(
             self.val_interval, dynamic_intervals)
 
-    def _batch_sampler(self):
-        return getattr(self.dataloader, 'batch_sampler', None)
-
-    def _position_sampler(self, batches):
-        """Move the sampler past ``batches`` batches without loading data. Returns the
-        epoch the dataloader iterator is in then, or None if it cannot (caller replays)."""
-        batch_sampler = self._batch_sampler()
-        sampler = getattr(batch_sampler, 'sampler', None)
-        if batch_sampler is None or sampler is None:
-            return None
-        if type(sampler).__name__ == 'InfiniteSampler':
-            # the index generator and the batch sampler's own state (e.g. the aspect-ratio
-            # buckets) carry over to the dataloader's next pass
-            batch_sampler.sampler = _SharedIndexStream(sampler)
-            try:
-                steps = iter(batch_sampler)
-                for _ in range(batches):
-                    next(steps)
-                steps.close()
-            finally:
-                batch_sampler.sampler = sampler
-            return 0
-        if hasattr(sampler, 'set_epoch') and type(batch_sampler).__name__ == 'BatchSampler':
-            epoch, rest = divmod(batches, len(batch_sampler))
-            sampler.set_epoch(epoch)
-            if rest:
-                _SkipFirstIndices(batch_sampler, rest * batch_sampler.batch_size)
-            return epoch
-        return None
-
     def _start_iterator(self):
-        """The dataloader iterator, positioned at batch ``self._iter``; the random states
-        are the same before and after (starting a dataloader draws its base seed)."""
+        """The dataloader iterator, positioned at batch ``self._iter`` (see the class doc);
+        the random states are the same before and after (a dataloader draws its base seed).
+        """
         skipped = self._iter
         states = get_rng_states()
-        epoch = self._position_sampler(skipped) if skipped else 0
-        batch_sampler = self._batch_sampler()
+        batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
+        sampler = getattr(batch_sampler, 'sampler', None)
+        epoch = 0
+        if skipped and batch_sampler is not None and sampler is not None:
+            if type(sampler).__name__ != 'InfiniteSampler':  # finite: whole epochs, then rest
+                epoch, skipped = divmod(skipped, len(batch_sampler))
+                if hasattr(sampler, 'set_epoch'):
+                    sampler.set_epoch(epoch)
+            self.dataloader = _with_batch_sampler(
+                self.dataloader, _ResumedBatchSampler(batch_sampler, skipped))
+            print_log(f'Resuming at iteration {self._iter}: sampler moved past the trained '
+                      'batches without loading them', logger='current')
         iterator = _InfiniteDataloaderIterator(self.dataloader)
-        if epoch is None:
-            print_log(f'{type(batch_sampler).__name__} / {type(batch_sampler.sampler).__name__}'
-                      f' cannot be positioned: loading the {skipped} trained batches again '
-                      'to reach the resume point', logger='current', level=logging.WARNING)
-            for _ in range(skipped):
+        iterator._epoch = epoch
+        if self._iter and batch_sampler is None:
+            print_log(f'{type(self.dataloader).__name__} has no batch sampler to position: '
+                      f'loading the {self._iter} trained batches again to reach the resume '
+                      'point', logger='current', level=logging.WARNING)
+            for _ in range(self._iter):
                 next(iterator)
-        else:
-            iterator._epoch = epoch
-            if skipped:
-                print_log(f'Resuming at iteration {skipped}: sampler moved past the trained '
-                          'batches without loading them', logger='current')
         set_rng_states(states)
         return iterator
 
