@@ -36,15 +36,15 @@ class ReferenceHiLo(nn.Module):
         self.scale = qk_scale or head_dim ** -0.5
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj_drop = nn.Dropout(proj_drop)
-        if self.l_heads > 0:
+        if self.h_heads > 0:  # Hi-Fi: q, k, v of every window, output projection
+            self.h_qkv = nn.Linear(self.dim, self.h_dim * 3, bias=qkv_bias)
+            self.h_proj = nn.Linear(self.h_dim, self.h_dim)
+        if self.l_heads > 0:  # Lo-Fi: queries, pooled keys and values, output projection
             if self.ws != 1:
                 self.sr = nn.AvgPool2d(kernel_size=window_size, stride=window_size)
-            self.l_q = nn.Linear(dim, self.l_dim, bias=qkv_bias)
-            self.l_kv = nn.Linear(dim, self.l_dim * 2, bias=qkv_bias)
+            self.l_q = nn.Linear(self.dim, self.l_dim, bias=qkv_bias)
+            self.l_kv = nn.Linear(self.dim, self.l_dim * 2, bias=qkv_bias)
             self.l_proj = nn.Linear(self.l_dim, self.l_dim)
-        if self.h_heads > 0:
-            self.h_qkv = nn.Linear(dim, self.h_dim * 3, bias=qkv_bias)
-            self.h_proj = nn.Linear(self.h_dim, self.h_dim)
 
     def hifi(self, x):
         B, H, W, C = x.shape
@@ -109,16 +109,15 @@ class ReferenceDWConv(nn.Module):
 class ReferenceConvFFN(nn.Module):
     def __init__(self, in_features, hidden_features, drop=0.):
         super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden_features)
-        self.dwconv = ReferenceDWConv(hidden_features)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.fc1, self.fc2 = (nn.Linear(in_features, hidden_features),
+                              nn.Linear(hidden_features, in_features))
+        self.dwconv, self.act = ReferenceDWConv(hidden_features), nn.GELU()
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, H, W):
         x = self.fc1(x)
-        x = self.act(self.dwconv(x, H, W))
-        x = self.drop(x)
+        x = self.dwconv(x, H, W)
+        x = self.drop(self.act(x))
         return self.drop(self.fc2(x))
 
 
@@ -142,13 +141,11 @@ class ReferenceTokenMerging(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.dconv = ReferenceDeformConv(in_channels, out_channels)
-        self.norm_layer = nn.BatchNorm2d(out_channels)
-        self.act_layer = nn.GELU()
+        self.norm_layer, self.act_layer = nn.BatchNorm2d(out_channels), nn.GELU()
 
     def forward(self, x, H, W):
         B, N, C = x.shape
-        x = x.transpose(1, 2).reshape(B, C, H, W)
-        x = F.pad(x, (0, max(2 - W, 0), 0, max(2 - H, 0)))
+        x = F.pad(x.transpose(1, 2).reshape(B, C, H, W), (0, max(2 - W, 0), 0, max(2 - H, 0)))
         x = self.act_layer(self.norm_layer(self.dconv(x)))
         Ho, Wo = x.shape[-2:]
         return x.flatten(2).transpose(1, 2), Ho, Wo

@@ -30,7 +30,7 @@ def test_retinanet_litv2_s_reproduces_the_published_count(retinanet_s):
 
 
 def test_retinanet_litv2_s_attention_products(retinanet_s):
-    # PAPER_NOTES: stage 3 adds 15.37G (6 blocks), stage 4 3.07G (2 blocks).
+    # stage 3 adds 15.37G (6 blocks), stage 4 3.07G (2 blocks): hilo_flops by hand
     _, count = retinanet_s
     assert count.attention == 6 * 2_562_048_000 + 2 * 1_536_000_000
     assert count.attention == pytest.approx(18.45e9, rel=1e-3)
@@ -79,5 +79,5 @@ def test_get_flops_tool_prints_both_counts(capsys, load_tool):
     out = capsys.readouterr().out
     assert "| part | authors' count | complete count |" in out
     assert '| **total** |' in out and 'input (1, 3, 64, 64)' in out
-    assert params == 27_076_152  # PAPER_NOTES: LITv2-S with its three output norms
+    assert params == 27_076_152  # LITv2-S with its three output norms (the authors' detection backbone)
     assert counts['complete count'].total > counts["authors' count"].total
