@@ -60,7 +60,7 @@ class LITv2Block(nn.Module):
     def forward(self, x, H, W):
         if self.has_attn:
             x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        if cpu_inference.applies(x, self):
+        if cpu_inference.applies(x, self):  # the same, in cache-sized chunks
             return cpu_inference.ffn_residual(x, self.norm2, self.mlp, H, W)
         return x + self.drop_path(self.mlp(self.norm2(x), H, W))
 
