@@ -9,9 +9,10 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_default_scope():
-    """Clear mmengine's default scope after a test that sets one (also when it fails)."""
+    """Clear mmengine's default scopes after every test, failed or not, so that a scope one
+    test sets (``init_default_scope``, a runner) does not leak into the next."""
     yield
     from mmengine.registry import DefaultScope
     DefaultScope._instance_dict.clear()

@@ -10,7 +10,8 @@ import math
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models import HiLoAttention, ReferenceHiLoAttention
+from ..models import HiLoAttention
+from .reference import ReferenceHiLo
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -150,6 +151,6 @@ def comparison_layers(dim=768, num_heads=12):
         'MSA (SDPA)': SDPAMultiHeadSelfAttention(dim, num_heads),
         'SRA (sr 2)': SpatialReductionAttention(dim, num_heads, sr_ratio=2),
         'local window (7)': WindowAttention(dim, num_heads, window_size=7),
-        'HiLo (reference)': ReferenceHiLoAttention(**hilo),
+        'HiLo (reference)': ReferenceHiLo(**hilo),
         'HiLo (fast)': HiLoAttention(**hilo),
     }

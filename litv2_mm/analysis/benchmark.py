@@ -39,7 +39,6 @@ class Settings:
     channels_last: bool = False
     compile: bool = False
     train_step: bool = False
-    impl: str = None  # LITv2 implementation where a spec names none
     cfg_options: dict = None
 
     def __post_init__(self):
@@ -182,7 +181,7 @@ def measure_peak_memory_here(spec, settings):
     else:  # ru_maxrss is a lifetime high-water mark (kB on Linux) that cannot be reset
         read_peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # noqa: E731
         before, reset_peak = read_peak(), (lambda: None)
-    step = make_step(build_model(spec, settings.impl, settings.cfg_options).module, settings)
+    step = make_step(build_model(spec, settings.cfg_options).module, settings)
     step()
     sync(settings.device)
     reset_peak()
@@ -192,13 +191,12 @@ def measure_peak_memory_here(spec, settings):
 
 
 def measure_peak_memory(spec, settings, timeout=None):
-    """Peak memory (bytes) of one model, measured in a fresh Python process."""
+    """Peak memory (bytes) of one model, measured in a fresh Python process with this
+    process's import path (so that it imports the same litv2_mm, installed or not)."""
     payload = json.dumps(dict(spec=spec, settings=asdict(settings)))
     code = ('import sys; from litv2_mm.analysis.benchmark import _memory_child; '
             '_memory_child(sys.argv[1])')
-    env = dict(os.environ)
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [repo, env.get('PYTHONPATH')]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     proc = subprocess.run([sys.executable, '-c', code, payload], capture_output=True,
                           text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
@@ -218,7 +216,7 @@ def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=Tru
 
     ``breakdown_runs`` > 0 (CPU): then profile each model alone over that many iterations
     (``Result.breakdown``: time by kind of op)."""
-    built = [build_model(s, settings.impl, settings.cfg_options) for s in specs]
+    built = [build_model(s, settings.cfg_options) for s in specs]
     names = [b.name for b in built]
     if len(set(names)) != len(names):
         raise ValueError(f'--compare: the same model twice in {names}')

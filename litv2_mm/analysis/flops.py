@@ -32,24 +32,15 @@ import torch
 import torch.nn as nn
 from mmcv.cnn.bricks import wrappers
 
-from ..models import ConvFFN, HiLoAttention, ReferenceConvFFN, ReferenceHiLoAttention
+from ..models import HiLoAttention
+from ..models.hilo import hilo_flops
 from .model_specs import TensorForward
 
 
 def hilo_attention_products(attn, H, W):
-    """Multiply-adds of the two attention matrix products (q k^T and attn v) of one HiLo
-    layer on an H x W map, per image, as the authors add them to the module-level count.
-
-    Hi-Fi: ``nW * (s^2)^2 * h_dim * 2``; Lo-Fi: ``Np * l_dim * kv_len * 2`` with the map
-    padded to a multiple of s (Np tokens, nW = kv_len = Np / s^2 windows). With s = 1 this is
-    plain attention, ``N * dim * N * 2``. Equals ``attn.flops(H, W)`` minus the projections.
-    """
-    s = attn.ws
-    Np = s * math.ceil(H / s) * s * math.ceil(W / s)
-    nW = Np // (s * s)
-    hifi = nW * s ** 4 * attn.h_dim * 2 if attn.h_heads else 0
-    lofi = Np * attn.l_dim * nW * 2 if attn.l_heads else 0
-    return hifi + lofi
+    """Multiply-adds of the two attention matrix products (q k^T and attn v) of the HiLo layer
+    ``attn`` on an H x W map, per image, as the authors add them to the module-level count."""
+    return hilo_flops(attn.dim, attn.h_dim, attn.l_dim, attn.ws, H, W)[1]
 
 
 def _prod(shape):
@@ -77,12 +68,15 @@ def _norm_count(m, inputs, output):
 
 
 def _hilo_count(m, inputs, output):
-    """HiLo's average pooling (the authors' ``nn.AvgPool2d``; input values) + the products."""
+    """(module-level count, attention products) of a HiLo layer: by its formula, the linear
+    layers without bias as mmcv 1.x saw them in the authors' layer, plus the average pooling
+    (the authors' ``nn.AvgPool2d``, over the padded map's values); and the products."""
     x, H, W = inputs
     B = x.shape[0]
     s = m.ws
     pool = B * s * math.ceil(H / s) * s * math.ceil(W / s) * m.dim if s > 1 and m.l_heads else 0
-    return pool, B * hilo_attention_products(m, H, W)
+    projections, products = hilo_flops(m.dim, m.h_dim, m.l_dim, s, H, W)
+    return pool + B * projections, B * products
 
 
 _ACTS = (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6)
@@ -126,36 +120,28 @@ def _part_name(name):
     return parts[1] if parts[0] == 'model' and len(parts) > 1 else parts[0]
 
 
-# fast LITv2 parts -> the plain formulation with the same parameters and the same math
-_MODULE_LEVEL = {HiLoAttention: ReferenceHiLoAttention, ConvFFN: ReferenceConvFFN}
-
-
-def as_module_level(model):
-    """A copy of ``model`` whose fast LITv2 parts call their layers one module at a time.
-
-    The fast path fuses projections (one GEMM for Hi-Fi q/k/v and Lo-Fi q) and folds
-    ``fc1``'s bias into the depthwise conv, so module hooks would miss those layers; the
-    plain classes compute the same function with the same parameters.
-    """
-    counted = copy.deepcopy(model)
-    for m in counted.modules():
-        if type(m) in _MODULE_LEVEL:
-            m.__class__ = _MODULE_LEVEL[type(m)]
-    return counted
-
-
 def authors_count(model, images):
-    """The authors' count (see module docstring) of ``model(images)``; images (B, 3, H, W)."""
-    model = as_module_level(model)
+    """The authors' count (see module docstring) of ``model(images)``; images (B, 3, H, W).
+
+    A HiLo layer is counted by its formula (it runs Hi-Fi q/k/v and Lo-Fi q as one GEMM,
+    which no module hook sees), its sub-modules not at all. The count runs a copy of
+    ``model`` whose parameters need no grad, with autograd on: nothing is recorded, and
+    LITv2 runs its plain path, whose layers are modules (its CPU inference speed-ups call
+    them as functions; see ``litv2_mm.models.cpu_inference``).
+    """
+    model = copy.deepcopy(model).requires_grad_(False)
+    hilo_layers = tuple(n + '.' for n, m in model.named_modules() if isinstance(m, HiLoAttention))
     counts = defaultdict(int)
     attention = defaultdict(int)
 
     def make_hook(name, module):
         if isinstance(module, HiLoAttention):
             def hook(m, inputs, output):
-                pool, products = _hilo_count(m, inputs, output)
-                counts[name] += pool
+                module_level, products = _hilo_count(m, inputs, output)
+                counts[name] += module_level
                 attention[name] += products
+        elif name.startswith(hilo_layers):
+            return None
         elif type(module) in MMCV1_COUNTERS:
             counter = MMCV1_COUNTERS[type(module)]
 
@@ -167,7 +153,7 @@ def authors_count(model, images):
 
     handles = [make_hook(n, m) for n, m in model.named_modules()]
     try:
-        with torch.no_grad():
+        with torch.enable_grad():
             model(images)
     finally:
         for h in handles:

@@ -2,8 +2,9 @@
 
 A spec is one of
 
-* ``litv2_s`` | ``litv2_m`` | ``litv2_b``, optionally ``:fast`` or ``:reference``: a bare
-  LITv2 backbone (four outputs, output norms, no pretrained weights);
+* ``litv2_s`` | ``litv2_m`` | ``litv2_b``, optionally ``:fast`` (litv2_mm's model, the
+  default) or ``:reference`` (the authors' formulation, ``litv2_mm.analysis.reference``):
+  a bare LITv2 backbone (four outputs, output norms, no pretrained weights);
 * ``swin_t``: mmdet's Swin-T backbone (embed 96, depths 2-2-6-2, window 7);
 * ``resnet50``: mmdet's ResNet-50 backbone;
 * a config path (mmdet / mmseg / mmpretrain), optionally ``:fast`` or ``:reference`` for its
@@ -89,7 +90,8 @@ class TensorForward(nn.Module):
 
 
 def parse_spec(spec):
-    """'name[:impl]' -> (name, impl or None). Raises ValueError naming the bad spec."""
+    """'name[:impl]' -> (name, impl or None), impl 'fast' | 'reference'. Raises ValueError
+    naming the bad spec."""
     name, _, impl = spec.partition(':')
     if impl and impl not in IMPLS:
         raise ValueError(f'model spec {spec!r}: implementation must be one of {IMPLS}, '
@@ -120,17 +122,17 @@ def spec_kind(spec):
 def preload(spec):
     """Import every library that building and running ``spec`` needs (so that a memory
     baseline taken afterwards leaves the libraries' own memory out)."""
-    import mmcv.ops  # noqa: F401  (the reference implementation's deformable conv)
+    import mmcv.ops  # noqa: F401  (the reference's deformable conv)
     name, _ = parse_spec(spec)
     scope = 'mmdet' if name in ARCH_SPECS else _config_scope(Config.fromfile(name), name)
     importlib.import_module(f'{scope}.models')
 
 
-def build_backbone(name, impl='fast'):
-    """One of :data:`ARCH_SPECS` as a bare backbone (random init); ``impl`` for LITv2."""
+def build_backbone(name):
+    """One of :data:`ARCH_SPECS` as a bare backbone (random init)."""
     if name.startswith('litv2_'):
         from ..models import LITv2
-        return LITv2(arch=name[-1], impl=impl, init_cfg=None)
+        return LITv2(arch=name[-1], init_cfg=None)
     from mmdet.models.backbones import ResNet, SwinTransformer
     if name == 'swin_t':
         return SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
@@ -140,12 +142,9 @@ def build_backbone(name, impl='fast'):
     raise ValueError(f'unknown architecture {name!r}; choose one of {ARCH_SPECS}')
 
 
-def build_from_config(path, impl=None, cfg_options=None, require_litv2=False):
-    """(model, kind) from an mmdet / mmseg / mmpretrain config; pretrained weights off.
-
-    ``impl`` ('fast' | 'reference') is passed to a LITv2 backbone (``require_litv2``: raise
-    if the backbone is something else); ``cfg_options`` (dict) is merged into the config.
-    """
+def build_from_config(path, cfg_options=None):
+    """(model, kind) from an mmdet / mmseg / mmpretrain config; pretrained weights off;
+    ``cfg_options`` (dict) is merged into the config."""
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -154,32 +153,28 @@ def build_from_config(path, impl=None, cfg_options=None, require_litv2=False):
     backbone = cfg.model.backbone
     backbone.init_cfg = None
     cfg.model.pop('pretrained', None)
-    if backbone.get('type') == 'LITv2':
-        if impl is not None:
-            backbone.impl = impl
-    elif require_litv2:
-        raise ValueError(f'{path}: implementation {impl!r} given but the backbone is '
-                         f'{backbone.get("type")!r}, not LITv2')
     registry = importlib.import_module(f'{scope}.registry').MODELS
     return registry.build(cfg.model), _SCOPE_KINDS[scope]
 
 
-def build_model(spec, impl=None, cfg_options=None):
+def build_model(spec, cfg_options=None):
     """Spec (see module docstring) -> :class:`BuiltModel` in eval mode, on the CPU.
-
-    ``impl`` ('fast' | 'reference') is the LITv2 implementation where the spec names none
-    (default: 'fast' for a bare LITv2, the config's own setting for a config); other
-    backbones ignore it. ``cfg_options`` (dict) is merged into a config.
-    """
-    name, spec_impl = parse_spec(spec)
+    ``cfg_options`` (dict) is merged into a config."""
+    from .reference import reference_litv2
+    name, impl = parse_spec(spec)
     if osp.isfile(name):
-        model, kind = build_from_config(name, spec_impl or impl, cfg_options,
-                                        require_litv2=spec_impl is not None)
+        model, kind = build_from_config(name, cfg_options)
+        if impl == 'reference':
+            if type(model.backbone).__name__ != 'LITv2':
+                raise ValueError(f'{spec}: the backbone is {type(model.backbone).__name__}, '
+                                 'not LITv2: there is no reference to build')
+            model.backbone = reference_litv2(model.backbone)
     else:
-        impl = spec_impl or impl or 'fast'
+        model, kind = build_backbone(name), 'backbone'
         if name.startswith('litv2_'):
-            spec = f'{name}:{impl}'
-        model, kind = build_backbone(name, impl), 'backbone'
+            spec = f'{name}:{impl or "fast"}'
+            if impl == 'reference':
+                model = reference_litv2(model)
     return BuiltModel(spec, kind, TensorForward(model, kind).eval())
 
 

@@ -111,8 +111,8 @@ def capture_branches(model, layers):
     wrapped = []
 
     def recorder(method, store):
-        def run(x, **kwargs):
-            out = method(x, **kwargs)
+        def run(*args):
+            out = method(*args)
             store.append(out.detach().cpu())
             return out
         return run

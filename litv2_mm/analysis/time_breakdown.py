@@ -31,9 +31,9 @@ def kind_of(op_name):
     return 'other'
 
 
-def time_by_kind(step, runs=3):
+def self_times(step, runs=3):
     """Profile ``runs`` calls of ``step()`` (after one untimed call) on the CPU ->
-    {kind: seconds per call} for every kind in ``KINDS``, plus ``'total'``.
+    {op name: self seconds per call}.
 
     Self times: an op's own time without the ops it calls, so nothing is counted twice
     (``aten::linear`` counts as its ``aten::addmm``). The profiler adds a little time to
@@ -45,11 +45,21 @@ def time_by_kind(step, runs=3):
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(runs):
             step()
+    return {event.key: event.self_cpu_time_total / 1e6 / runs for event in prof.key_averages()}
+
+
+def by_kind(op_seconds):
+    """{op name: seconds} -> {kind: seconds} for every kind in ``KINDS``, plus ``'total'``."""
     seconds = dict.fromkeys(KINDS, 0.0)
-    for event in prof.key_averages():
-        seconds[kind_of(event.key)] += event.self_cpu_time_total / 1e6 / runs
+    for op, value in op_seconds.items():
+        seconds[kind_of(op)] += value
     seconds['total'] = sum(seconds[k] for k in KINDS)
     return seconds
+
+
+def time_by_kind(step, runs=3):
+    """{kind: seconds per call} of ``step()`` (see :func:`self_times`)."""
+    return by_kind(self_times(step, runs))
 
 
 def floor(seconds):

@@ -1,7 +1,7 @@
 """HiLo attention (Pan et al., NeurIPS 2022): Hi-Fi window attention + Lo-Fi pooled attention.
 
-Input ``x`` of shape (B, H*W, C); output of the same shape. Parameter names follow the
-authors' checkpoints: ``h_qkv``, ``h_proj`` (Hi-Fi) and ``l_q``, ``l_kv``, ``l_proj`` (Lo-Fi).
+Tokens (B, H*W, C) on an H x W map -> (B, H*W, C). Parameter names follow the authors'
+checkpoints: ``h_qkv``, ``h_proj`` (Hi-Fi) and ``l_q``, ``l_kv``, ``l_proj`` (Lo-Fi).
 """
 import math
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cpu_chunks import images_per_chunk, on_cpu_without_autocast
+from . import cpu_inference
 
 
 def hilo_head_split(num_heads, alpha, window_size):
@@ -35,8 +35,29 @@ def check_hilo_args(dim, num_heads, window_size, alpha):
         raise ValueError(f'alpha must lie in [0, 1], got {alpha!r}')
 
 
+def hilo_flops(dim, hifi_dim, lofi_dim, window_size, H, W):
+    """Multiply-adds of one HiLo layer on an H x W map, counted as the authors do, split as
+    (linear projections without bias, the two attention matrix products).
+
+    The map is padded to a multiple of the window s: Np tokens, nW = Np / s^2 windows, and
+    as many pooled Lo-Fi keys. A branch without heads (dim 0) costs nothing.
+    """
+    s = window_size
+    Np = s * math.ceil(H / s) * s * math.ceil(W / s)
+    nW = Np // (s * s)
+    C, hd, ld = dim, hifi_dim, lofi_dim
+    projections = Np * C * 3 * hd + Np * hd * hd + Np * C * ld + nW * C * 2 * ld + Np * ld * ld
+    products = nW * (s * s) ** 2 * hd * 2 + Np * ld * nW * 2
+    return projections, products
+
+
 class HiLoAttention(nn.Module):
-    """HiLo attention, fast implementation (fused SDPA kernels, few copies).
+    """HiLo attention. (B, H*W, C) -> (B, H*W, C).
+
+    The map is zero-padded on the right and bottom to a multiple of the window s (the zeros
+    take part in the windows and the pooling, as in the authors' code). Hi-Fi heads attend
+    inside each s x s window; Lo-Fi heads attend from every position to the s x s average-
+    pooled map; the outputs are concatenated, Hi-Fi first, and cropped back to H x W.
 
     Args:
         dim (int): channels C.
@@ -76,95 +97,64 @@ class HiLoAttention(nn.Module):
         return (f'dim={self.dim}, hifi_heads={self.h_heads}, lofi_heads={self.l_heads}, '
                 f'window_size={self.ws}')
 
-    def _attend(self, q, k, v):
-        drop = self.attn_drop if self.training else 0.
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
-
-    def hifi(self, x, qkv=None):
-        """Window attention. x: (B, Hp, Wp, C) with Hp, Wp multiples of s -> (B, Hp, Wp, h_dim).
-
-        ``qkv`` (B, Hp, Wp, 3 * h_dim): ``h_qkv(x)`` when the caller has it already.
-        """
-        B, Hp, Wp, _ = x.shape
-        s, hh, hd = self.ws, self.h_heads, self.head_dim
-        qkv = (self.h_qkv(x) if qkv is None else qkv).reshape(B, Hp // s, s, Wp // s, s, 3, hh, hd)
-        # -> (3, B, nh, nw, heads, s, s, hd): one copy, windows become the batch.
-        qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, hh, s * s, hd)
-        out = self._attend(qkv[0], qkv[1], qkv[2])  # (B*nW, heads, s*s, hd)
-        out = out.view(B, Hp // s, Wp // s, hh, s, s, hd).permute(0, 1, 4, 2, 5, 3, 6)
-        return self.h_proj(out.reshape(B, Hp, Wp, self.h_dim))
-
-    def lofi(self, x, q=None):
-        """Queries everywhere, keys/values from s x s average pooling.
-        (B, Hp, Wp, C) -> (B, Hp, Wp, l_dim); ``q`` (B, Hp, Wp, l_dim): ``l_q(x)`` if known."""
-        B, Hp, Wp, C = x.shape
-        lh, hd = self.l_heads, self.head_dim
-        q = (self.l_q(x) if q is None else q).reshape(B, Hp * Wp, lh, hd).transpose(1, 2)
-        if self.ws > 1:
-            pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), self.ws, self.ws)  # (B, C, h, w)
-            kv_in = pooled.flatten(2).transpose(1, 2)
-        else:
-            kv_in = x.reshape(B, Hp * Wp, C)
-        kv = self.l_kv(kv_in).view(B, -1, 2, lh, hd).permute(2, 0, 3, 1, 4)
-        out = self._attend(q, kv[0], kv[1])  # (B, heads, Hp*Wp, hd)
-        return self.l_proj(out.transpose(1, 2).reshape(B, Hp, Wp, self.l_dim))
-
-    def _both_branches(self, x, out=None):
-        """Hi-Fi q/k/v and Lo-Fi q from one GEMM over x, then both branches, Hi-Fi first."""
-        weight = torch.cat((self.h_qkv.weight, self.l_q.weight))
-        bias = None if self.h_qkv.bias is None else torch.cat((self.h_qkv.bias, self.l_q.bias))
-        qkv, q = F.linear(x, weight, bias).split((3 * self.h_dim, self.l_dim), dim=-1)
-        return torch.cat((self.hifi(x, qkv=qkv), self.lofi(x, q=q)), dim=-1, out=out)
-
-    def _attention(self, x, out=None):
-        """(B, Hp, Wp, C) padded map -> (B, Hp, Wp, C), written into ``out`` if given."""
-        if self.h_heads == 0:
-            result = self.lofi(x)
-        elif self.l_heads == 0:
-            result = self.hifi(x)
-        else:
-            return self._both_branches(x, out=out)
-        return result if out is None else out.copy_(result)
-
-    def _can_chunk(self, x):
-        """CPU inference without autograd or autocast: images can go through in groups."""
-        return (not torch.is_grad_enabled() and on_cpu_without_autocast(x)
-                and (self.attn_drop == 0 or not self.training))
-
     def forward(self, x, H, W):
-        """x: (B, H*W, C) -> (B, H*W, C).
-
-        On a CPU without autograd, a large batch goes through a few images at a time, so the
-        q/k/v and attention buffers stay cache-sized (every image attends only to itself).
-        """
         B, N, C = x.shape
         if N != H * W or C != self.dim:
             raise ValueError(f'HiLoAttention expects x of shape (B, H*W={H * W}, C={self.dim}), '
                              f'got {tuple(x.shape)}')
         x = x.view(B, H, W, C)
         pad_b, pad_r = (-H) % self.ws, (-W) % self.ws
-        if pad_b or pad_r:  # zeros join the windows and the pooling, as the authors do
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        group = B
-        if self._can_chunk(x):
-            widest = max(3 * self.h_dim + self.l_dim, 2 * C)
-            group = images_per_chunk(x.shape[1] * x.shape[2] * widest)
-        if group >= B:
-            out = self._attention(x)
-        else:
-            out = x.new_empty(x.shape)
-            for b in range(0, B, group):
-                self._attention(x[b:b + group], out=out[b:b + group])
         if pad_b or pad_r:
-            out = out[:, :H, :W]
-        return self.proj_drop(out.reshape(B, N, C))
+            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        if cpu_inference.applies(x, self):
+            out = cpu_inference.hilo_by_image_groups(self, x)
+        else:
+            out = self.hilo(x)
+        return self.proj_drop(out[:, :H, :W].reshape(B, N, C))
+
+    def hilo(self, x):
+        """Both branches on the padded map. (B, Hp, Wp, C) -> (B, Hp, Wp, C), Hi-Fi first."""
+        if self.l_heads == 0:
+            return self.hifi(self.h_qkv(x))
+        if self.h_heads == 0:
+            return self.lofi(x, self.l_q(x))
+        # Hi-Fi q, k, v and Lo-Fi q in one GEMM over x
+        weight = torch.cat((self.h_qkv.weight, self.l_q.weight))
+        bias = None if self.h_qkv.bias is None else torch.cat((self.h_qkv.bias, self.l_q.bias))
+        qkv, q = F.linear(x, weight, bias).split((3 * self.h_dim, self.l_dim), dim=-1)
+        return torch.cat((self.hifi(qkv), self.lofi(x, q)), dim=-1)
+
+    def hifi(self, qkv):
+        """Attention inside every s x s window. qkv: (B, Hp, Wp, 3 * h_dim) -> (B, Hp, Wp, h_dim)."""
+        B, Hp, Wp, _ = qkv.shape
+        s, heads, hd = self.ws, self.h_heads, self.head_dim
+        qkv = qkv.reshape(B, Hp // s, s, Wp // s, s, 3, heads, hd)
+        # -> (3, B * windows, heads, s * s, hd): one copy, the windows become the batch
+        qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, heads, s * s, hd)
+        out = self._attend(qkv[0], qkv[1], qkv[2])
+        out = out.view(B, Hp // s, Wp // s, heads, s, s, hd).permute(0, 1, 4, 2, 5, 3, 6)
+        return self.h_proj(out.reshape(B, Hp, Wp, self.h_dim))
+
+    def lofi(self, x, q):
+        """Every position attends to the s x s average-pooled map.
+        x: (B, Hp, Wp, C), q = l_q(x): (B, Hp, Wp, l_dim) -> (B, Hp, Wp, l_dim)."""
+        B, Hp, Wp, C = x.shape
+        heads, hd = self.l_heads, self.head_dim
+        q = q.reshape(B, Hp * Wp, heads, hd).transpose(1, 2)
+        if self.ws > 1:
+            pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), self.ws, self.ws)  # (B, C, h, w)
+            kv_in = pooled.flatten(2).transpose(1, 2)
+        else:
+            kv_in = x.reshape(B, Hp * Wp, C)
+        kv = self.l_kv(kv_in).view(B, -1, 2, heads, hd).permute(2, 0, 3, 1, 4)
+        out = self._attend(q, kv[0], kv[1])  # (B, heads, Hp * Wp, hd)
+        return self.l_proj(out.transpose(1, 2).reshape(B, Hp, Wp, self.l_dim))
+
+    def _attend(self, q, k, v):
+        """softmax(q k^T * scale) v, fused. (..., L, hd), (..., S, hd) x 2 -> (..., L, hd)."""
+        drop = self.attn_drop if self.training else 0.
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
 
     def flops(self, H, W):
-        """Multiply-adds of one layer on an H x W map, counted as the authors do."""
-        Hp, Wp = self.ws * math.ceil(H / self.ws), self.ws * math.ceil(W / self.ws)
-        Np = Hp * Wp
-        nW = Np // (self.ws * self.ws)
-        C, hd, ld = self.dim, self.h_dim, self.l_dim
-        hifi = Np * C * 3 * hd + nW * (self.ws ** 2) ** 2 * hd * 2 + Np * hd * hd
-        lofi = Np * C * ld + nW * C * 2 * ld + Np * ld * nW * 2 + Np * ld * ld
-        return (hifi if self.h_heads else 0) + (lofi if self.l_heads else 0)
+        """Multiply-adds of this layer on an H x W map, counted as the authors do."""
+        return sum(hilo_flops(self.dim, self.h_dim, self.l_dim, self.ws, H, W))

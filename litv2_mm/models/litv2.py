@@ -10,17 +10,10 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
+from . import cpu_inference
 from .convffn import ConvFFN, DepthwiseConv
 from .dtm import DeformableTokenMerging
 from .hilo import HiLoAttention
-from .reference import (ReferenceConvFFN, ReferenceDeformableTokenMerging,
-                        ReferenceHiLoAttention)
-
-# attention, feed-forward and token-merging classes of each implementation
-IMPLEMENTATIONS = {
-    'fast': (HiLoAttention, ConvFFN, DeformableTokenMerging),
-    'reference': (ReferenceHiLoAttention, ReferenceConvFFN, ReferenceDeformableTokenMerging),
-}
 
 
 class PatchEmbed(nn.Module):
@@ -52,31 +45,31 @@ class LITv2Block(nn.Module):
     """
 
     def __init__(self, dim, num_heads, window_size, alpha, mlp_ratio=4., qkv_bias=True,
-                 qk_scale=None, drop=0., attn_drop=0., drop_path=0., attn_cls=HiLoAttention,
-                 ffn_cls=ConvFFN):
+                 qk_scale=None, drop=0., attn_drop=0., drop_path=0.):
         super().__init__()
         self.has_attn = window_size > 0
         if self.has_attn:
             self.norm1 = nn.LayerNorm(dim)
-            self.attn = attn_cls(dim, num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale,
-                                 attn_drop=attn_drop, proj_drop=drop, window_size=window_size,
-                                 alpha=alpha)
+            self.attn = HiLoAttention(dim, num_heads=num_heads, qkv_bias=qkv_bias,
+                                      qk_scale=qk_scale, attn_drop=attn_drop, proj_drop=drop,
+                                      window_size=window_size, alpha=alpha)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = ffn_cls(dim, int(dim * mlp_ratio), drop=drop)
+        self.mlp = ConvFFN(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
 
     def forward(self, x, H, W):
         if self.has_attn:
             x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        if isinstance(self.drop_path, nn.Identity) or not self.training:
-            return self.mlp.residual(x, self.norm2, H, W)
+        if cpu_inference.applies(x, self):  # the same, in cache-sized chunks
+            return cpu_inference.ffn_residual(x, self.norm2, self.mlp, H, W)
         return x + self.drop_path(self.mlp(self.norm2(x), H, W))
 
 
 class LITv2Stage(nn.Module):
-    """Blocks of one stage, then (except the last stage) deformable token merging."""
+    """Blocks of one stage, then (``downsample``: all but the last stage) deformable token
+    merging."""
 
-    def __init__(self, dim, depth, num_heads, window_size, alpha, drop_paths, downsample_cls=None,
+    def __init__(self, dim, depth, num_heads, window_size, alpha, drop_paths, downsample=True,
                  with_cp=False, **block_kwargs):
         super().__init__()
         self.with_cp = with_cp
@@ -84,7 +77,7 @@ class LITv2Stage(nn.Module):
             LITv2Block(dim, num_heads, window_size, alpha, drop_path=drop_paths[j], **block_kwargs)
             for j in range(depth)
         ])
-        self.downsample = downsample_cls(dim, dim * 2) if downsample_cls else None
+        self.downsample = DeformableTokenMerging(dim, dim * 2) if downsample else None
 
     def forward(self, x, H, W):
         """Returns (stage output (B, H*W, C), merged tokens or None, H', W')."""
@@ -121,7 +114,6 @@ class LITv2(BaseModule):
             (parameters frozen, kept in eval mode).
         norm_eval (bool): keep the DTM BatchNorms in eval mode while training.
         with_cp (bool): activation checkpointing of every block.
-        impl (str): 'fast' (default) or 'reference' (plain matmul + softmax, mmcv DCN).
         init_cfg (dict | None): ``dict(type='Pretrained', checkpoint=PATH_OR_URL,
             prefix=None | 'backbone.', trusted=False)`` loads the authors' ImageNet, COCO or
             ADE20K weights or a checkpoint of ours; every key that does not load is logged.
@@ -136,7 +128,7 @@ class LITv2(BaseModule):
     def __init__(self, arch='small', in_channels=3, alpha=0.9, local_ws=(0, 0, 2, 1), mlp_ratio=4.,
                  qkv_bias=True, qk_scale=None, drop_rate=0., attn_drop_rate=0., drop_path_rate=0.2,
                  out_indices=(0, 1, 2, 3), out_norms=True, frozen_stages=-1, norm_eval=False,
-                 with_cp=False, impl='fast', init_cfg=None):
+                 with_cp=False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
         self.embed_dims = arch['embed_dims']
@@ -144,15 +136,18 @@ class LITv2(BaseModule):
         self.num_heads = tuple(arch['num_heads'])
         self.num_stages = len(self.depths)
         self._check_args(in_channels, alpha, local_ws, out_indices, frozen_stages,
-                         drop_path_rate, impl)
+                         drop_path_rate)
         self.in_channels = in_channels
         self.alpha = alpha
         self.local_ws = tuple(local_ws)
         self.out_indices = tuple(sorted(i % self.num_stages for i in out_indices))
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        self.impl = impl
-        attn_cls, ffn_cls, merge_cls = IMPLEMENTATIONS[impl]
+        self.mlp_ratio = mlp_ratio
+        self.qkv_bias = qkv_bias
+        self.qk_scale = qk_scale
+        self.drop_rate, self.attn_drop_rate = drop_rate, attn_drop_rate
+        self.drop_path_rate = drop_path_rate
         self.channels = tuple(self.embed_dims * 2 ** i for i in range(self.num_stages))
 
         self.patch_embed = PatchEmbed(in_channels, self.embed_dims)
@@ -164,9 +159,8 @@ class LITv2(BaseModule):
             self.layers.append(LITv2Stage(
                 self.channels[i], depth, self.num_heads[i], self.local_ws[i], alpha,
                 drop_paths=dpr[start:start + depth],
-                downsample_cls=merge_cls if i < self.num_stages - 1 else None, with_cp=with_cp,
-                mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
-                attn_drop=attn_drop_rate, attn_cls=attn_cls, ffn_cls=ffn_cls))
+                downsample=i < self.num_stages - 1, with_cp=with_cp, mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate))
         self.out_norms = out_norms
         if out_norms:
             for i in self.out_indices:
@@ -192,7 +186,7 @@ class LITv2(BaseModule):
         return arch
 
     def _check_args(self, in_channels, alpha, local_ws, out_indices, frozen_stages,
-                    drop_path_rate, impl):
+                    drop_path_rate):
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'LITv2: in_channels must be a positive int, got {in_channels!r}')
         if not 0. <= float(alpha) <= 1.:
@@ -213,8 +207,6 @@ class LITv2(BaseModule):
                              f'got {frozen_stages!r}')
         if not 0. <= drop_path_rate < 1.:
             raise ValueError(f'LITv2: drop_path_rate must lie in [0, 1), got {drop_path_rate!r}')
-        if impl not in IMPLEMENTATIONS:
-            raise ValueError(f'LITv2: impl must be one of {sorted(IMPLEMENTATIONS)}, got {impl!r}')
 
     def _freeze_stages(self):
         if self.frozen_stages < 0:

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
@@ -57,7 +57,6 @@ def test_config_builds(path):
     n = sum(p.numel() for p in model.parameters()) / 1e6
     if rel(path) in PUBLISHED:
         assert round(n) == PUBLISHED[rel(path)], f'{rel(path)}: {n:.2f}M parameters'
-    DefaultScope._instance_dict.clear()
 
 
 @pytest.mark.parametrize('name,lr', [('retinanet/litv2_s_1x.py', 1e-4),
@@ -117,4 +116,3 @@ def test_same_snippet_builds_under_every_scope(scope):
     backbone = importlib.import_module(registry).MODELS.build(cfg.backbone)
     assert type(backbone).__name__ == 'LITv2'
     assert backbone(torch.randn(1, 3, 64, 64))[0].shape == (1, 768, 2, 2)
-    DefaultScope._instance_dict.clear()

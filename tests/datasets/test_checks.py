@@ -94,7 +94,7 @@ def first_image(root):
     (lambda data: b'this is a text file, not an image' * 10, 'cannot be decoded'),
     (None, 'not found'),
 ])
-def test_broken_image_is_named(coco_copy, damage, reason, clean_default_scope):
+def test_broken_image_is_named(coco_copy, damage, reason):
     image = first_image(coco_copy)
     if damage is None:
         image.unlink()
@@ -117,7 +117,7 @@ def test_truncated_png_is_named(tmp_path):
         check_image_file(path)
 
 
-def test_label_map_of_wrong_size_is_named(tmp_path, clean_default_scope):
+def test_label_map_of_wrong_size_is_named(tmp_path):
     img, seg = tmp_path / 'a.jpg', tmp_path / 'a.png'
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(img)
     Image.fromarray(np.zeros((30, 60), np.uint8)).save(seg)

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import init_default_scope
 
 TINY = dict(embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 WIDTHS = [16, 32, 64, 128]
@@ -57,7 +57,6 @@ def test_eval_on_odd_sizes(repo_root, name):
         with torch.no_grad():
             out = model.test_step(make(h, w))
         assert len(out) == 1
-    DefaultScope._instance_dict.clear()
 
 
 def test_backbone_at_1333x800():

@@ -1,12 +1,13 @@
-"""HiLo attention: fast path vs. the paper's formulas written out with loops and matmuls."""
+"""HiLo attention vs. the paper's formulas written out with loops and matmuls, and vs. the
+authors' formulation (the reference), with gradients."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import litv2_mm.models.cpu_chunks as cpu_chunks
-from litv2_mm.models import HiLoAttention, ReferenceHiLoAttention
+from litv2_mm.analysis.reference import ReferenceHiLo
+from litv2_mm.models import HiLoAttention
 
 
 def paper_hilo(attn, x, H, W):
@@ -53,33 +54,22 @@ CASES = [  # dim, heads, window, alpha, H, W
 
 
 @pytest.mark.parametrize('dim,heads,ws,alpha,H,W', CASES)
-def test_fast_hilo_equals_paper_formulas(dim, heads, ws, alpha, H, W):
+@pytest.mark.parametrize('grad', [True, False])  # the plain model; CPU inference speed-ups
+def test_hilo_equals_paper_formulas(dim, heads, ws, alpha, H, W, grad):
     torch.manual_seed(0)
     attn = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha).eval()
     x = torch.randn(2, H * W, dim)
-    out = attn(x, H, W)
+    with torch.set_grad_enabled(grad):
+        out = attn(x, H, W)
     assert out.shape == x.shape
     torch.testing.assert_close(out, paper_hilo(attn, x, H, W), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('budget', [1, 2 ** 11, 2 ** 21])  # 1 image, a few, the whole batch
 @pytest.mark.parametrize('dim,heads,ws,alpha,H,W', CASES)
-def test_chunked_cpu_inference_equals_paper_formulas(monkeypatch, budget, dim, heads, ws, alpha, H, W):
-    monkeypatch.setattr(cpu_chunks, 'CPU_CHUNK_ELEMENTS', budget)
-    torch.manual_seed(0)
-    attn = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha).eval()
-    x = torch.randn(5, H * W, dim)
-    with torch.no_grad():
-        assert attn._can_chunk(x)
-        out = attn(x, H, W)
-    torch.testing.assert_close(out, paper_hilo(attn, x, H, W), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('dim,heads,ws,alpha,H,W', CASES)
-def test_fast_and_reference_hilo_agree_with_gradients(dim, heads, ws, alpha, H, W):
+def test_hilo_and_reference_agree_with_gradients(dim, heads, ws, alpha, H, W):
     torch.manual_seed(1)
     fast = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha)
-    ref = ReferenceHiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha)
+    ref = ReferenceHiLo(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha)
     ref.load_state_dict(fast.state_dict())
     x = torch.randn(2, H * W, dim, requires_grad=True)
     x2 = x.detach().clone().requires_grad_()
@@ -89,8 +79,9 @@ def test_fast_and_reference_hilo_agree_with_gradients(dim, heads, ws, alpha, H, 
     out_f.backward(grad)
     out_r.backward(grad)
     torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-5)
-    for (name, p), p2 in zip(fast.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(p.grad, p2.grad, rtol=1e-5, atol=1e-5, msg=name)
+    ref_params = dict(ref.named_parameters())
+    for name, p in fast.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, rtol=1e-5, atol=1e-5, msg=name)
 
 
 def test_head_split_and_parameter_names():
@@ -107,6 +98,7 @@ def test_head_split_and_parameter_names():
 
 def test_flops_matches_the_paper_check_value():
     assert HiLoAttention(384, 12, window_size=2, alpha=0.5).flops(14, 14) == 83_467_776
+    assert ReferenceHiLo(384, 12, window_size=2, alpha=0.5).flops(14, 14) == 83_467_776
 
 
 def test_flops_counts_padding_and_plain_msa():

@@ -61,8 +61,7 @@ def test_sem_fpn_learns_and_test_py_reproduces_the_miou(tmp_path, ade_root, run_
 
 @pytest.mark.parametrize('config,mode', [('upernet/litv2_s_512x512_160k_ade20k.py', 'whole'),
                                          ('sem_fpn/litv2_s_512x512_80k_ade20k.py', 'slide')])
-def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_root,
-                                                  clean_default_scope):
+def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_root):
     """The ADE20K configs themselves (LITv2-S, random init) on small crops."""
     cfg = Config.fromfile(osp.join(repo_root, 'configs', config))
     cfg.model.backbone.init_cfg = None

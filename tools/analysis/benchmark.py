@@ -17,7 +17,9 @@ then profiles each model and prints its time by kind of op (GEMMs, attention ker
 convolutions, copies, the rest).
 
 Model SPECs: litv2_s | litv2_m | litv2_b [:fast|:reference], swin_t (mmdet Swin-T),
-resnet50 (mmdet ResNet-50), or a config path [:fast|:reference].
+resnet50 (mmdet ResNet-50), or a config path [:fast|:reference]. ``:fast`` (the default) is
+litv2_mm's LITv2; ``:reference`` the authors' formulation with the same weights
+(litv2_mm/analysis/reference.py), the baseline.
 """
 import argparse
 
@@ -26,7 +28,7 @@ from mmengine.config import DictAction
 
 from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, int_at_least,
                                          machine_info, run_benchmark)
-from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, IMPLS,
+from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES,
                                            parse_spec, spec_kind)
 from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
 
@@ -64,9 +66,6 @@ def parse_args(argv=None):
     parser.add_argument('--train-step', action='store_true',
                         help='time forward + backward (loss: sum of output means) in train '
                              'mode instead of inference')
-    parser.add_argument('--impl', choices=IMPLS,
-                        help='LITv2 implementation where a SPEC names none (default: fast, '
-                             "or the config's)")
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory measurement (one subprocess per model)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -101,7 +100,7 @@ def main(argv=None):
         batch=args.batch or DEFAULT_BATCHES[kind],
         shape=tuple((args.shape * 2)[:2]) if args.shape else DEFAULT_SHAPES[kind],
         device=args.device, amp=args.amp, channels_last=args.channels_last,
-        compile=args.compile, train_step=args.train_step, impl=args.impl,
+        compile=args.compile, train_step=args.train_step,
         cfg_options=args.cfg_options)
     warmup = args.warmup if args.warmup is not None else (50 if args.device == 'cuda' else 5)
     results = run_benchmark(args.specs, settings, runs=args.runs, warmup=warmup,

@@ -1,6 +1,6 @@
 """Parameters and FLOPs (multiply-adds) of a backbone, classifier, detector or segmentor.
 
-    python tools/analysis/get_flops.py CONFIG [--shape H W] [--impl fast|reference]
+    python tools/analysis/get_flops.py CONFIG [--shape H W]
     python tools/analysis/get_flops.py --arch litv2_s [--shape H W]
 
 Two counts side by side (litv2_mm/analysis/flops.py says exactly what each includes):
@@ -22,7 +22,7 @@ import torch
 from mmengine.config import DictAction
 
 from litv2_mm.analysis.flops import authors_count, complete_count
-from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_SHAPES, IMPLS, build_model,
+from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_SHAPES, build_model,
                                            count_parameters)
 
 
@@ -34,9 +34,6 @@ def parse_args(argv=None):
     parser.add_argument('--arch', choices=ARCH_SPECS, help='a bare backbone instead of a config')
     parser.add_argument('--shape', type=int, nargs='+', metavar='N',
                         help='input H W (one number: square); default by model kind')
-    parser.add_argument('--impl', choices=IMPLS,
-                        help="LITv2 implementation (default: 'fast', or the config's); the "
-                             'counts do not depend on it')
     parser.add_argument('--count', choices=('authors', 'complete', 'both'), default='both',
                         help='which count(s) to print')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -78,7 +75,7 @@ def print_table(counts):
 def main(argv=None):
     args = parse_args(argv)
     spec = args.arch or args.config
-    built = build_model(spec, impl=args.impl, cfg_options=args.cfg_options)
+    built = build_model(spec, cfg_options=args.cfg_options)
     H, W = (args.shape * 2)[:2] if args.shape else DEFAULT_SHAPES[built.kind]
     images = torch.zeros(1, 3, H, W)
     counts = {}
