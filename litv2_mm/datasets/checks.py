@@ -144,8 +144,10 @@ class CheckedPipeline:
     def __init__(self, pipeline):
         self.pipeline = pipeline
 
-    def __getattr__(self, name):
-        return getattr(self.__dict__['pipeline'], name)
+    def __getattr__(self, name):  # called for names not found on the wrapper itself
+        if name == 'pipeline':  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.pipeline, name)
 
     def __repr__(self):
         return f'CheckedPipeline({self.pipeline!r})'

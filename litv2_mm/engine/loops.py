@@ -22,8 +22,10 @@ class _ResumedBatchSampler:
     def __init__(self, batch_sampler, skip):
         self.batch_sampler, self._skip = batch_sampler, skip
 
-    def __getattr__(self, name):
-        return getattr(self.__dict__['batch_sampler'], name)
+    def __getattr__(self, name):  # called for names not found on the wrapper itself
+        if name == 'batch_sampler':  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.batch_sampler, name)
 
     def __len__(self):
         return len(self.batch_sampler)

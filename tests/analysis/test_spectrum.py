@@ -45,8 +45,8 @@ def test_captured_tensors_are_the_branch_outputs(alpha):
     x, H, W = seen['args']
     padded = F.pad(x.view(2, H, W, -1), (0, 0, 0, 6 - W, 0, 6 - H))
     with torch.no_grad():
-        torch.testing.assert_close(hifi, attn.hifi(padded))
-        torch.testing.assert_close(lofi, attn.lofi(padded))
+        torch.testing.assert_close(hifi, attn.hifi(attn.h_qkv(padded)))
+        torch.testing.assert_close(lofi, attn.lofi(padded, attn.l_q(padded)))
     # ... and concatenated, cropped, they are the layer's output.
     joined = torch.cat((hifi, lofi), -1)[:, :H, :W].reshape(2, H * W, -1)
     torch.testing.assert_close(joined, seen['out'])

@@ -78,7 +78,8 @@ def test_library_train_resume_and_test(lib, tmp_path, repo_root, tiny_config, co
 RESNET_RETINANET = """
 _base_ = ['mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', '{synthetic}']
 custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
-model = dict(backbone=dict(init_cfg={init_cfg}), bbox_head=dict(num_classes=4))
+model = dict(backbone=dict(init_cfg={init_cfg}), bbox_head=dict(num_classes=4),
+             test_cfg=dict(score_thr=0.0))  # a few iterations score below 0.05
 train_dataloader = {{{{_base_.synthetic_train_dataloader}}}}
 val_dataloader = {{{{_base_.synthetic_val_dataloader}}}}
 test_dataloader = val_dataloader
