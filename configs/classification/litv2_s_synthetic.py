@@ -4,7 +4,8 @@
 _base_ = ['./litv2_s_8xb128_in1k.py']
 
 data_root = 'data/generated/imagenet/'
-classes = ('circle', 'rectangle', 'triangle', 'star')  # litv2_mm.datasets.synthetic.IMAGENET_CLASSES
+# litv2_mm.datasets.synthetic.IMAGENET_CLASSES
+classes = ('circle', 'rectangle', 'triangle', 'star')
 
 data_preprocessor = dict(num_classes=len(classes))
 model = dict(head=dict(num_classes=len(classes)), train_cfg=None)
@@ -24,11 +25,13 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(data_root=data_root, split='train', metainfo=dict(classes=classes), pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, split='train', metainfo=dict(classes=classes),
+                 pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(data_root=data_root, split='val', metainfo=dict(classes=classes), pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, split='val', metainfo=dict(classes=classes),
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
@@ -38,6 +41,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=10),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=10, end=40),
 ]
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=1), logger=dict(interval=10))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=1),
+                     logger=dict(interval=10))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

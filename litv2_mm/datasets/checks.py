@@ -63,8 +63,8 @@ def _check_categories(path, annotations, classes, config_name, what):
         raise DataError(
             f'{what}: annotation file {path} has no category for {len(missing)} of the '
             f'{len(classes)} classes of config {config_name}: {missing[:20]}'
-            f'{" ..." if len(missing) > 20 else ""}. Its categories are '
-            f'{sorted(n for n in names if n)[:20]}. Set the classes of the config '
+            f'{" ..." if len(missing) > 20 else ""}. Its {len(names)} categories include '
+            f'{sorted(n for n in names if n)[:8]}. Set the classes of the config '
             '(dataset metainfo=dict(classes=...)) to categories of this file, or use the '
             'annotation file that matches the config.')
 

@@ -5,7 +5,7 @@
 Reads the run's ``vis_data/scalars.json`` (the newest run in WORK_DIR, or the
 ``scalars.json`` passed) and draws two panels: the logged losses against the iteration,
 and every evaluation metric (by default the mAP / mIoU / top-1 keys found) against the
-iteration at which it was evaluated. Writes ``training_curves.png`` next to the log.
+last training iteration logged before it. Writes ``training_curves.png`` next to the log.
 """
 import argparse
 import glob
@@ -42,9 +42,9 @@ def read_scalars(path, metrics):
                 for key, value in rec.items():
                     if key == 'loss' or key.startswith('loss_'):
                         losses.setdefault(key, []).append((last_iter, value))
-            for key in metrics:
-                if key in rec:
-                    evals.setdefault(key, []).append((rec.get('step', last_iter), rec[key]))
+            for key in metrics:  # evaluated after the last logged training iteration (the
+                if key in rec:   # record's own 'step' is the epoch by default, 0 when by iter)
+                    evals.setdefault(key, []).append((last_iter, rec[key]))
     if not losses:
         raise ValueError(f'{path} holds no training loss records')
     return losses, evals

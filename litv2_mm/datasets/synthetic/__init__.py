@@ -11,9 +11,10 @@ current working directory) unless given a root, and only regenerate when meta.js
 """
 from pathlib import Path
 
-from .ade import ADE20K_DIR, ADE_CLASSES, ADE_OTHER, ensure_ade, ensure_ade20k, make_ade, make_ade20k
-from .coco import (COCO2017_CATEGORY_IDS, COCO2017_CLASSES, COCO_CLASSES, ensure_coco, ensure_coco2017, make_coco,
-                   make_coco2017)
+from .ade import (ADE20K_DIR, ADE_CLASSES, ADE_OTHER, ensure_ade, ensure_ade20k, make_ade,
+                  make_ade20k)
+from .coco import (COCO2017_CATEGORY_IDS, COCO2017_CLASSES, COCO_CLASSES, ensure_coco,
+                   ensure_coco2017, make_coco, make_coco2017)
 from .common import DEFAULT_ROOT, load_meta
 from .imagenet import IMAGENET_CLASSES, ensure_imagenet, make_imagenet
 from .shapes import SHAPE_CLASSES
@@ -33,7 +34,8 @@ def ensure_datasets(root=None, which='all', force=False, progress=False, **param
     return {name: ENSURE_FUNCTIONS[name](root / name, force, progress, **params) for name in names}
 
 
-__all__ = ['ADE20K_DIR', 'ADE_CLASSES', 'ADE_OTHER', 'COCO2017_CATEGORY_IDS', 'COCO2017_CLASSES', 'COCO_CLASSES',
-           'DEFAULT_ROOT', 'ENSURE_FUNCTIONS', 'IMAGENET_CLASSES', 'SHAPE_CLASSES', 'ensure_ade', 'ensure_ade20k',
-           'ensure_coco', 'ensure_coco2017', 'ensure_datasets', 'ensure_imagenet', 'load_meta', 'make_ade',
-           'make_ade20k', 'make_coco', 'make_coco2017', 'make_imagenet']
+__all__ = ['ADE20K_DIR', 'ADE_CLASSES', 'ADE_OTHER', 'COCO2017_CATEGORY_IDS', 'COCO2017_CLASSES',
+           'COCO_CLASSES', 'DEFAULT_ROOT', 'ENSURE_FUNCTIONS', 'IMAGENET_CLASSES', 'SHAPE_CLASSES',
+           'ensure_ade', 'ensure_ade20k', 'ensure_coco', 'ensure_coco2017', 'ensure_datasets',
+           'ensure_imagenet', 'load_meta', 'make_ade', 'make_ade20k', 'make_coco', 'make_coco2017',
+           'make_imagenet']

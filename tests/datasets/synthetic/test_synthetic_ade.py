@@ -11,17 +11,13 @@ TINY_20K = dict(num_train=2, num_val=2, image_size=(64, 85), seed=0)
 
 
 @pytest.fixture(scope='module')
-def ade_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp('ade')
-    make_ade(out, image_size=ADE_SIZE, **TINY)
-    return out
+def ade_dir(generated):
+    return generated(make_ade, image_size=ADE_SIZE, **TINY)
 
 
 @pytest.fixture(scope='module')
-def ade20k_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp('ade20k')
-    make_ade20k(out, **TINY_20K)
-    return out
+def ade20k_dir(generated):
+    return generated(make_ade20k, **TINY_20K)
 
 
 def read_pixels(folder):

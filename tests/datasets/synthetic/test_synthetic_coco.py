@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from litv2_mm.datasets.synthetic import (COCO2017_CATEGORY_IDS, COCO2017_CLASSES, COCO_CLASSES, make_coco,
-                                         make_coco2017)
+from litv2_mm.datasets.synthetic import (COCO2017_CATEGORY_IDS, COCO2017_CLASSES, COCO_CLASSES,
+                                         make_coco, make_coco2017)
 
 COCO_SIZE = (72, 96)  # (h, w), non-square on purpose
 TINY = dict(num_train=6, num_val=3, seed=0)
@@ -14,17 +14,13 @@ TINY_2017 = dict(num_train=2, num_val=2, image_size=(96, 128), seed=0)
 
 
 @pytest.fixture(scope='module')
-def coco_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp('coco')
-    make_coco(out, image_size=COCO_SIZE, **TINY)
-    return out
+def coco_dir(generated):
+    return generated(make_coco, image_size=COCO_SIZE, **TINY)
 
 
 @pytest.fixture(scope='module')
-def coco2017_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp('coco2017')
-    make_coco2017(out, **TINY_2017)
-    return out
+def coco2017_dir(generated):
+    return generated(make_coco2017, **TINY_2017)
 
 
 def polygon_area(flat):

@@ -9,10 +9,8 @@ TINY = dict(num_train=3, num_val=2, image_size=(40, 48), seed=0)
 
 
 @pytest.fixture(scope='module')
-def imagenet_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp('imagenet')
-    make_imagenet(out, **TINY)
-    return out
+def imagenet_dir(generated):
+    return generated(make_imagenet, **TINY)
 
 
 def test_imagenet_layout_and_meta_files(imagenet_dir):
