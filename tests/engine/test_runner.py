@@ -1,0 +1,39 @@
+"""LITv2Runner, as the configs declare it: the annotation files of a dataloader are checked
+before it is built (naming the file, the missing classes and the config), and every built
+dataloader's pipeline names the image it fails on."""
+import json
+import shutil
+
+import pytest
+from mmengine.config import Config
+
+from litv2_mm.datasets import CheckedPipeline, DataError
+from litv2_mm.engine import LITv2Runner
+
+
+def runner_for(tmp_path, repo_root, data_root):
+    cfg = Config.fromfile(f'{repo_root}/configs/retinanet/litv2_s_1x_synthetic.py')
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.model.backbone.init_cfg = None
+    from litv2_mm.apis import set_data_root
+    set_data_root(cfg, str(data_root))
+    return LITv2Runner.from_cfg(cfg)
+
+
+def test_built_dataloaders_check_their_images(tmp_path, repo_root, coco_root):
+    runner = runner_for(tmp_path, repo_root, coco_root)
+    loader = runner.build_dataloader(runner._train_dataloader)
+    assert isinstance(loader.dataset.pipeline, CheckedPipeline)
+
+
+def test_categories_are_checked_before_the_dataloader_is_built(tmp_path, repo_root, coco_root):
+    data = tmp_path / 'coco'
+    shutil.copytree(coco_root, data)
+    ann = data / 'annotations' / 'instances_train.json'
+    content = json.loads(ann.read_text())
+    content['categories'] = [c for c in content['categories'] if c['name'] != 'star']
+    ann.write_text(json.dumps(content))
+    runner = runner_for(tmp_path, repo_root, data)
+    with pytest.raises(DataError, match=r"instances_train.json has no category for 1 of the 4 "
+                                        r"classes of config .*litv2_s_1x_synthetic.py: \['star'\]"):
+        runner.build_dataloader(runner._train_dataloader)
