@@ -37,3 +37,19 @@ def test_categories_are_checked_before_the_dataloader_is_built(tmp_path, repo_ro
     with pytest.raises(DataError, match=r"instances_train.json has no category for 1 of the 4 "
                                         r"classes of config .*litv2_s_1x_synthetic.py: \['star'\]"):
         runner.build_dataloader(runner._train_dataloader)
+
+
+def test_a_refused_checkpoint_names_the_file_the_type_and_the_opt_in(tmp_path, repo_root,
+                                                                     coco_root):
+    import argparse
+
+    import torch
+
+    from litv2_mm.utils import CheckpointError
+    runner = runner_for(tmp_path, repo_root, coco_root)
+    path = tmp_path / 'pickled.pth'
+    torch.save({'state_dict': runner.model.state_dict(), 'meta': argparse.Namespace()}, path)
+    with pytest.raises(CheckpointError, match=r'pickled.pth pickles objects .*Namespace.*'
+                                              r"prefix its path with 'trusted://'"):
+        runner.load_checkpoint(str(path))
+    assert runner.load_checkpoint(f'trusted://{path}')['meta'] == argparse.Namespace()
