@@ -124,14 +124,16 @@ def check_image_file(path):
     hint = 'Replace or remove the file, or drop it from the annotations.'
     if not osp.isfile(path):
         raise ImageFileError(f'image file not found: {path}. {hint}')
-    with open(path, 'rb') as f:
-        data = f.read()
-    if not data:
+    size = osp.getsize(path)
+    if size == 0:
         raise ImageFileError(f'image file is empty (0 bytes): {path}. {hint}')
-    tail = data[-4096:].rstrip(b'\0')
-    if data.startswith(_JPEG_START) and _JPEG_END not in tail[-1024:]:
+    with open(path, 'rb') as f:  # the signature and the last 4 KB: no second full read
+        head = f.read(8)
+        f.seek(max(0, size - 4096))
+        tail = f.read().rstrip(b'\0')
+    if head.startswith(_JPEG_START) and _JPEG_END not in tail[-1024:]:
         raise ImageFileError(f'image file is truncated (JPEG without end marker): {path}. {hint}')
-    if data.startswith(_PNG_START) and b'IEND' not in tail[-16:]:
+    if head.startswith(_PNG_START) and b'IEND' not in tail[-16:]:
         raise ImageFileError(f'image file is truncated (PNG without IEND chunk): {path}. {hint}')
 
 

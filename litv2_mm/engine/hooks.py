@@ -12,6 +12,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from ..utils.checkpoint import state_dict_mismatches
+
 
 def get_rng_states():
     """Python, numpy and torch (CPU and CUDA) random states."""
@@ -65,20 +67,6 @@ class ExactResumeHook(Hook):
 
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint whose tensors do not fit the model."""
-
-
-def state_dict_mismatches(model_state, ckpt_state):
-    """Compare a checkpoint's state dict with a model's.
-
-    Returns:
-        dict: ``shape`` [(key, checkpoint shape, model shape)], ``missing`` (model keys
-        the checkpoint lacks) and ``unexpected`` (checkpoint keys the model lacks).
-    """
-    return dict(
-        shape=[(k, tuple(v.shape), tuple(model_state[k].shape)) for k, v in ckpt_state.items()
-               if k in model_state and hasattr(v, 'shape') and v.shape != model_state[k].shape],
-        missing=[k for k in model_state if k not in ckpt_state],
-        unexpected=[k for k in ckpt_state if k not in model_state])
 
 
 def check_state_dict_fits(model, ckpt_state, source, allow_partial=False, logger=None,

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import torch
 
-from ..utils.checkpoint import load_checkpoint_file
+from ..utils.checkpoint import load_checkpoint_file, state_dict_mismatches
 
 
 def extract_backbone_state_dict(ckpt, prefix=None):
@@ -51,15 +51,12 @@ def load_backbone_state_dict(model, state, logger=None, source='checkpoint'):
         dict with lists ``missing``, ``unexpected`` and ``shape_mismatch`` (key, ckpt shape,
         model shape).
     """
-    own = model.state_dict()
-    mismatch = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
-                if k in own and own[k].shape != v.shape]
-    loadable = OrderedDict((k, v) for k, v in state.items()
-                           if k in own and own[k].shape == v.shape)
-    result = model.load_state_dict(loadable, strict=False)
-    report = dict(missing=[k for k in result.missing_keys if k not in {m[0] for m in mismatch}],
-                  unexpected=[k for k in state if k not in own],
-                  shape_mismatch=mismatch)
+    found = state_dict_mismatches(model.state_dict(), state)
+    left_out = {k for k, _, _ in found['shape']} | set(found['unexpected'])
+    loadable = OrderedDict((k, v) for k, v in state.items() if k not in left_out)
+    model.load_state_dict(loadable, strict=False)
+    report = dict(missing=found['missing'], unexpected=found['unexpected'],
+                  shape_mismatch=found['shape'])
     log = logger.warning if logger else print
     for k in report['missing']:
         log(f'[LITv2] {source}: missing key (not in checkpoint, keeps its init): {k}')

@@ -76,3 +76,17 @@ def load_checkpoint_file(filename, map_location='cpu', trusted=False):
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{filename} holds a {type(ckpt).__name__}, not a dict of weights')
     return ckpt
+
+
+def state_dict_mismatches(model_state, ckpt_state):
+    """Compare a checkpoint's state dict with a model's.
+
+    Returns:
+        dict: ``shape`` [(key, checkpoint shape, model shape)], ``missing`` (model keys
+        the checkpoint lacks) and ``unexpected`` (checkpoint keys the model lacks).
+    """
+    return dict(
+        shape=[(k, tuple(v.shape), tuple(model_state[k].shape)) for k, v in ckpt_state.items()
+               if k in model_state and hasattr(v, 'shape') and v.shape != model_state[k].shape],
+        missing=[k for k in model_state if k not in ckpt_state],
+        unexpected=[k for k in ckpt_state if k not in model_state])
