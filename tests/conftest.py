@@ -77,6 +77,29 @@ def run_tool():
     return run
 
 
+@pytest.fixture(scope='session')
+def run_library_tool():
+    """Run ``python <lib>/.mim/tools/<script> args`` (mmdet's, mmseg's or mmpretrain's own
+    tools, shipped in their packages) from ``cwd`` with this environment as it is; fails the
+    test on a non-zero exit with the end of the output, else returns the output."""
+    import importlib
+    import subprocess
+    import sys
+
+    def run(lib, script, *args, cwd, timeout=900):
+        path = osp.join(osp.dirname(importlib.import_module(lib).__file__), '.mim', 'tools',
+                        script)
+        assert osp.isfile(path), path
+        cmd = [sys.executable, path, *map(str, args)]
+        proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ), timeout=timeout, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
+        return proc.stdout
+
+    return run
+
+
 TINY_ARCH = dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 
 

@@ -1,12 +1,15 @@
 """Run a detector or segmentor on images and write pictures of the predictions.
 
     python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_FOLDER [--out-dir outputs] [--score-thr 0.3]
+                          [--amp]
 
 Detection configs go through mmdet's ``DetInferencer`` (boxes and masks drawn), segmentation
 configs through mmseg's ``MMSegInferencer`` (colour-coded classes blended over the image).
 Before anything runs, every input image is checked (a missing, empty, truncated or
 undecodable file fails naming it) and the checkpoint is checked against the model (keys
-that do not fit are listed; ``--allow-partial-load`` accepts them).
+that do not fit are listed; ``--allow-partial-load`` accepts them). ``--amp`` runs the model
+under autocast, as mmengine's ``test_cfg=dict(fp16=True)`` does: fp16 on a GPU, bf16 on a
+CPU with native bf16 (fp32, with a warning, on one without).
 """
 import argparse
 import glob
@@ -14,9 +17,10 @@ import os.path as osp
 
 import mmcv
 from mmengine.config import Config
+from mmengine.runner.amp import autocast
 
 from litv2_mm.datasets import ImageFileError, check_image_file
-from litv2_mm.engine import check_state_dict_fits
+from litv2_mm.engine import check_state_dict_fits, inference_amp_available
 from litv2_mm.utils import TRUSTED_PREFIX, load_checkpoint_file
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -34,6 +38,9 @@ def parse_args():
                         help='allow pickled objects in CHECKPOINT (only for files you trust)')
     parser.add_argument('--allow-partial-load', action='store_true',
                         help='run even if tensors of CHECKPOINT do not fit the model')
+    parser.add_argument('--amp', action='store_true',
+                        help='run under autocast: fp16 on a GPU, bf16 on a CPU with native '
+                             'bf16 (fp32, with a warning, without)')
     return parser.parse_args()
 
 
@@ -74,7 +81,10 @@ def main():
         raise ValueError(f'{args.config}: default_scope {scope!r} is neither mmdet nor mmseg')
     check_state_dict_fits(inferencer.model, ckpt.get('state_dict', ckpt),
                           f'checkpoint {args.checkpoint}', allow_partial=args.allow_partial_load)
-    inferencer(images, out_dir=args.out_dir, **kwargs)
+    device_type = next(inferencer.model.parameters()).device.type
+    amp = args.amp and inference_amp_available(device_type)
+    with autocast(device_type=device_type, enabled=amp):
+        inferencer(images, out_dir=args.out_dir, **kwargs)
     print(f'pictures written to {osp.join(args.out_dir, "vis")}')
 
 

@@ -1,8 +1,8 @@
 """Evaluate a checkpoint on a config's test set (COCO box/mask AP, mIoU or top-1).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-                         [--show-dir DIR] [--trust-checkpoint] [--allow-partial-load]
-                         [--cfg-options k=v ...]
+                         [--show-dir DIR] [--amp] [--trust-checkpoint]
+                         [--allow-partial-load] [--cfg-options k=v ...]
 
 The flags only change the config (mmdet's, mmseg's and mmpretrain's own tools/test.py run
 the same config the same way). A checkpoint that does not fit the model fails before the
@@ -29,6 +29,9 @@ def parse_args():
     parser.add_argument('--show-dir', help='write pictures of the predictions into this '
                                            'directory (under the work dir)')
     parser.add_argument('--data-root', help='point every dataset and evaluator at this root')
+    parser.add_argument('--amp', action='store_true',
+                        help='evaluate under autocast (test_cfg.fp16=True): fp16 on a GPU, '
+                             'bf16 on a CPU with native bf16 (fp32, with a warning, without)')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow pickled objects in CHECKPOINT (only for files you trust)')
     parser.add_argument('--allow-partial-load', action='store_true',
@@ -62,6 +65,8 @@ def build_config(args):
     cfg.resume = False
     if args.allow_partial_load:
         cfg.allow_partial_load = True
+    if args.amp:
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     if args.show_dir:
         add_visualization(cfg, args.show_dir)
     return cfg

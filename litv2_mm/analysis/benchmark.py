@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from tqdm import tqdm
@@ -211,26 +211,35 @@ def _memory_child(payload):
 
 
 def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=True,
-                  breakdown_runs=0):
+                  breakdown_runs=0, precisions=None):
     """Build every spec, time them interleaved, measure peak memory -> list of Result.
 
-    ``breakdown_runs`` > 0 (CPU): then profile each model alone over that many iterations
-    (``Result.breakdown``: time by kind of op)."""
+    ``precisions`` (e.g. ``[None, 'bf16']``; default ``[settings.amp]``): every model is
+    timed in each (None = fp32, else the autocast dtype), in the same interleaved rounds;
+    with more than one, each result's name ends with its precision. ``breakdown_runs`` > 0
+    (CPU): then profile each model alone over that many iterations (``Result.breakdown``:
+    time by kind of op)."""
     built = [build_model(s, settings.cfg_options) for s in specs]
     names = [b.name for b in built]
     if len(set(names)) != len(names):
-        raise ValueError(f'--compare: the same model twice in {names}')
-    steps = {b.name: make_step(b.module, settings) for b in built}
+        raise ValueError(f'the same model twice in {names}')
+    precisions = list(precisions or [settings.amp])
+    runs_of = []  # (spec, built model, settings of the run, result name)
+    for spec, b in zip(specs, built):
+        for amp in precisions:
+            name = b.name if len(precisions) == 1 else f'{b.name} {amp or "fp32"}'
+            runs_of.append((spec, b, replace(settings, amp=amp), name))
+    steps = {name: make_step(b.module, st) for _, b, st, name in runs_of}
     times = time_interleaved(steps, runs, warmup, settings.device, progress)
-    results = [Result(b.name, b.kind, count_parameters(b.module)[0], times[b.name])
-               for b in built]
+    results = [Result(name, b.kind, count_parameters(b.module)[0], times[name])
+               for _, b, _, name in runs_of]
     if breakdown_runs:
         for res in results:
             res.breakdown = time_by_kind(steps[res.name], runs=breakdown_runs)
     del steps, built
     if memory:
-        for spec, res in zip(specs, results):
-            res.peak_memory = measure_peak_memory(spec, settings)
+        for (spec, _, st, _), res in zip(runs_of, results):
+            res.peak_memory = measure_peak_memory(spec, st)
     return results
 
 

@@ -1,3 +1,5 @@
+from .amp import (CPUAmpOptimWrapper, cpu_amp_config, inference_amp_available,
+                  inference_amp_config)
 from .atomic_backend import AtomicLocalBackend
 from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
 from .hooks import (CheckpointFitHook, CheckpointMismatchError, ExactResumeHook,
@@ -6,7 +8,8 @@ from .loops import ResumableIterBasedTrainLoop
 from .runner import LITv2Runner
 from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
 
-__all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUDistributedDataParallel',
+__all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUAmpOptimWrapper', 'cpu_amp_config',
+           'inference_amp_available', 'inference_amp_config', 'CPUDistributedDataParallel',
            'CheckpointFitHook', 'CheckpointMismatchError', 'ExactResumeHook', 'LITv2Runner',
            'ResumableIterBasedTrainLoop', 'allow_mmengine_checkpoints', 'check_state_dict_fits',
            'get_rng_states', 'prepare_cpu_distributed', 'set_rng_states']

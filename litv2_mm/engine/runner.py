@@ -5,11 +5,13 @@ names a runner) run a config exactly as ours do."""
 import copy
 import pickle
 
+from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..datasets import check_dataloader_annotations, check_pipelines
 from ..utils import checkpoint_load_error
+from .amp import cpu_amp_config, inference_amp_config
 from .distributed import prepare_cpu_distributed
 
 
@@ -24,7 +26,11 @@ class LITv2Runner(Runner):
       classes: :func:`~litv2_mm.datasets.check_dataloader_annotations`), and its pipeline
       then names the image file it fails on (:class:`~litv2_mm.datasets.CheckedPipeline`);
     * a checkpoint the safe loader refuses fails naming the file, the refused type and the
-      ``trusted://`` opt-in (its fit to the model is checked by ``CheckpointFitHook``).
+      ``trusted://`` opt-in (its fit to the model is checked by ``CheckpointFitHook``);
+    * ``AmpOptimWrapper`` (``--amp``) on a machine without a GPU becomes
+      :class:`~litv2_mm.engine.CPUAmpOptimWrapper` (bf16 CPU autocast) instead of failing;
+    * evaluation under autocast (``val_cfg`` / ``test_cfg`` ``fp16=True``: fp16 on a GPU,
+      bf16 on a CPU) runs in fp32, with a warning, on a CPU without native bf16.
     """
 
     @classmethod
@@ -43,6 +49,17 @@ class LITv2Runner(Runner):
         dataloader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
         check_pipelines(dataloader.dataset)
         return dataloader
+
+    def build_optim_wrapper(self, optim_wrapper):
+        """Runner.build_optim_wrapper, with ``--amp`` on a CPU-only machine: see
+        :func:`~litv2_mm.engine.amp.cpu_amp_config`."""
+        return super().build_optim_wrapper(cpu_amp_config(optim_wrapper))
+
+    def build_val_loop(self, loop):
+        return super().build_val_loop(inference_amp_config(loop, get_device()))
+
+    def build_test_loop(self, loop):
+        return super().build_test_loop(inference_amp_config(loop, get_device()))
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)

@@ -4,6 +4,12 @@ offsets from a zero-initialised 2x2 stride-2 conv, then BatchNorm and GELU.
 Pure PyTorch, CPU and CUDA, forward and backward: the deformed sampling points are drawn
 with one ``grid_sample`` call (bilinear, zeros outside the map, as every DCN does), laid out
 so that the deformable conv becomes one GEMM whose output is already in token layout.
+
+Mixed precision: the offsets, the tap positions, the grid and the bilinear sampling are
+computed in fp32 whatever the input's dtype and any autocast (in bf16 a column position
+between 256 and 512 is held to steps of 2 pixels, in fp16 of 0.25), and so are the
+BatchNorm and GELU after the deformable conv, whose output starts the next stage's residual
+stream; only the GEMM after the sampling runs in autocast's low precision.
 """
 import torch
 import torch.nn as nn
@@ -26,6 +32,23 @@ def deform_conv2x2_s2(x, offset, weight, bias=None):
     B, C, H, W = x.shape
     Ho, Wo = H // 2, W // 2
     P = Ho * Wo
+    with torch.autocast(x.device.type, enabled=False):
+        sampled = _sample_taps(x.float(), offset.float())  # (B, C, 4, P), fp32
+    # one (B * P, C * 4) x (C * 4, C_out) GEMM: a batched matmul of the transposed samples
+    # would copy the weight B times (the reshape copies the samples once, for B > 1)
+    cols = sampled.view(B, C * 4, P).transpose(1, 2).reshape(B * P, C * 4)
+    out = torch.mm(cols.to(weight.dtype), weight.reshape(weight.shape[0], C * 4).t())
+    if bias is not None:
+        out.add_(bias)  # mm's backward needs its inputs only
+    return out.view(B, Ho, Wo, -1).permute(0, 3, 1, 2)
+
+
+def _sample_taps(x, offset):
+    """x: (B, C, H, W), offset: (B, 8, H // 2, W // 2) -> bilinear samples (B, C, 4, P) at
+    the deformed positions of the 4 taps of every output position, in x's dtype."""
+    B, C, H, W = x.shape
+    Ho, Wo = H // 2, W // 2
+    P = Ho * Wo
     # Tap t = (ki, kj) of output p = (i, j) samples (2i + ki + dy, 2j + kj + dx). The taps are
     # laid out as a (4, P) grid, so the samples come out as (B, C, 4, P): for every output
     # position a column of C * 4 values in the order of weight.view(C_out, C * 4).
@@ -38,12 +61,7 @@ def deform_conv2x2_s2(x, offset, weight, bias=None):
     px = off[:, :, 1] + (cols + kj).expand(4, Ho, Wo).reshape(4, P)
     # grid_sample, align_corners=False: pixel p sits at (2p + 1) / size - 1.
     grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)  # (B, 4, P, 2)
-    sampled = F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
-    out = torch.matmul(sampled.view(B, C * 4, P).transpose(1, 2),
-                       weight.reshape(weight.shape[0], C * 4).t())  # (B, P, C_out)
-    if bias is not None:
-        out.add_(bias)  # matmul's backward needs its inputs only
-    return out.view(B, Ho, Wo, -1).permute(0, 3, 1, 2)
+    return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
 
 class DeformConv2x2(nn.Module):
@@ -66,7 +84,9 @@ class DeformConv2x2(nn.Module):
 
     def forward(self, x):
         """(B, C, H, W), H, W >= 2 -> (B, C_out, H // 2, W // 2)."""
-        return deform_conv2x2_s2(x, self.conv_offset(x), self.weight, self.bias)
+        with torch.autocast(x.device.type, enabled=False):  # offsets in fp32 (see above)
+            offset = self.conv_offset(x.to(self.conv_offset.weight.dtype))
+        return deform_conv2x2_s2(x, offset, self.weight, self.bias)
 
 
 class DeformableTokenMerging(nn.Module):
@@ -87,6 +107,8 @@ class DeformableTokenMerging(nn.Module):
         x = x.transpose(1, 2).reshape(B, C, H, W)
         if H < 2 or W < 2:
             x = F.pad(x, (0, max(2 - W, 0), 0, max(2 - H, 0)))
-        x = self.act_layer(self.norm_layer(self.dconv(x)))
+        x = self.dconv(x)
+        with torch.autocast(x.device.type, enabled=False):  # in fp32 under autocast
+            x = self.act_layer(self.norm_layer(x.to(self.norm_layer.weight.dtype)))
         _, _, Ho, Wo = x.shape
         return x.flatten(2).transpose(1, 2), Ho, Wo

@@ -106,7 +106,7 @@ class HiLoAttention(nn.Module):
         pad_b, pad_r = (-H) % self.ws, (-W) % self.ws
         if pad_b or pad_r:
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        if cpu_inference.applies(x, self):
+        if cpu_inference.compute_dtype(x, self) is not None:
             out = cpu_inference.hilo_by_image_groups(self, x)
         else:
             out = self.hilo(x)

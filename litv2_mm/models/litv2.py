@@ -19,7 +19,10 @@ from .hilo import HiLoAttention
 class PatchEmbed(nn.Module):
     """4x4 stride-4 conv + LayerNorm. (B, 3, H, W) -> tokens (B, H'*W', C), H' = ceil(H / 4).
 
-    The image is zero-padded on the right and bottom to a multiple of 4 first.
+    The image is zero-padded on the right and bottom to a multiple of 4 first. The LayerNorm
+    takes its input in its own dtype (fp32 under autocast), so the residual stream of the
+    first stage is fp32 under every autocast, as that of the later stages (a CPU's autocast
+    would otherwise keep LayerNorm in the conv's bf16, a GPU's does not).
     """
 
     def __init__(self, in_channels, embed_dims, patch_size=4):
@@ -35,7 +38,8 @@ class PatchEmbed(nn.Module):
             x = F.pad(x, (0, (-W) % p, 0, (-H) % p))
         x = self.proj(x)
         Hs, Ws = x.shape[-2:]
-        return self.norm(x.flatten(2).transpose(1, 2)), Hs, Ws
+        x = x.flatten(2).transpose(1, 2).to(self.norm.weight.dtype)
+        return self.norm(x), Hs, Ws
 
 
 class LITv2Block(nn.Module):
@@ -60,8 +64,9 @@ class LITv2Block(nn.Module):
     def forward(self, x, H, W):
         if self.has_attn:
             x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        if cpu_inference.applies(x, self):  # the same, in cache-sized chunks
-            return cpu_inference.ffn_residual(x, self.norm2, self.mlp, H, W)
+        dtype = cpu_inference.compute_dtype(x, self)
+        if dtype is not None:  # the same, in cache-sized chunks
+            return cpu_inference.ffn_residual(x, self.norm2, self.mlp, H, W, dtype=dtype)
         return x + self.drop_path(self.mlp(self.norm2(x), H, W))
 
 

@@ -1,5 +1,6 @@
-"""The CPU inference speed-ups compute what the plain model computes (within 1e-5): chunks
-of images, bands of rows with their halo, fused conv + GELU, fused norm and residual."""
+"""The CPU inference speed-ups compute what the plain model computes (within 1e-5 in fp32,
+1 % in bf16): chunks of images, bands of rows with their halo, fused conv + GELU, fused norm
+and residual; they apply where :func:`compute_dtype` says so and can be switched off."""
 import pytest
 import torch
 
@@ -37,6 +38,19 @@ def test_ffn_residual_equals_the_plain_block_half(chunk, H, W):
         expected = x + ffn(norm(x), H, W)
     assert_rel_close(out, expected)
     assert out.data_ptr() != x.data_ptr()  # the input is left alone
+
+
+@pytest.mark.parametrize('chunk', [32 * 9 * 5, 32 * 63 * 2, 2 ** 21])
+@pytest.mark.parametrize('H,W', [(1, 9), (11, 9), (16, 16)])
+def test_ffn_residual_in_bf16_is_the_block_half_to_bf16_precision(chunk, H, W):
+    ffn, norm = random_ffn_and_norm()
+    x = torch.randn(3, H * W, 8)
+    with torch.no_grad():
+        out = cpu_inference.ffn_residual(x, norm, ffn, H, W, chunk_elements=chunk,
+                                         dtype=torch.bfloat16)
+        expected = x + ffn(norm(x), H, W)
+    assert out.dtype == torch.float32  # the residual stream stays fp32
+    assert_rel_close(out, expected, tol=2e-2)
 
 
 @pytest.mark.parametrize('fused', [True, False])
@@ -90,18 +104,54 @@ def test_backbone_with_speed_ups_equals_the_plain_backbone(monkeypatch, arch, si
     assert bool(calls) == bands
 
 
-def test_speed_ups_apply_only_to_cpu_fp32_inference_in_eval_mode():
+def test_speed_ups_apply_only_to_cpu_inference_in_eval_mode_in_fp32_or_bf16():
     ffn, _ = random_ffn_and_norm()
     x = torch.randn(1, 4, 8)
-    assert not cpu_inference.applies(x, ffn)  # autograd on
+    assert cpu_inference.compute_dtype(x, ffn) is None  # autograd on
     with torch.no_grad():
-        assert cpu_inference.applies(x, ffn)
-        assert not cpu_inference.applies(x.double(), ffn)
-        assert not cpu_inference.applies(x, ffn.train())  # dropout / drop path may act
+        assert cpu_inference.compute_dtype(x, ffn) == torch.float32
+        assert cpu_inference.compute_dtype(x.double(), ffn) is None
+        assert cpu_inference.compute_dtype(x, ffn.train()) is None  # dropout may act
         ffn.eval()
         with torch.autocast('cpu', dtype=torch.bfloat16):
-            assert not cpu_inference.applies(x, ffn)
+            assert cpu_inference.compute_dtype(x, ffn) == torch.bfloat16
+        with torch.autocast('cpu', dtype=torch.float16):
+            assert cpu_inference.compute_dtype(x, ffn) is None
+        with cpu_inference.cpu_speedups(False):
+            assert cpu_inference.compute_dtype(x, ffn) is None
+        assert cpu_inference.compute_dtype(x, ffn) == torch.float32  # switched on again
         seen = []  # a tracer records the plain model
-        torch.jit.trace(lambda t: seen.append(cpu_inference.applies(t, ffn)) or t + 1, x,
-                        check_trace=False)
-        assert seen == [False]
+        torch.jit.trace(lambda t: seen.append(cpu_inference.compute_dtype(t, ffn)) or t + 1,
+                        x, check_trace=False)
+        assert seen == [None]
+
+
+def test_the_environment_variable_switches_the_speed_ups_off():
+    import subprocess
+    import sys
+    code = 'from litv2_mm.models import cpu_inference as c; print(c.cpu_speedups_enabled())'
+    for value, expected in (('0', 'False'), ('1', 'True')):
+        out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                             env={**__import__('os').environ, 'LITV2_CPU_SPEEDUPS': value})
+        assert out.stdout.strip() == expected, out.stderr
+
+
+def test_backbone_in_bf16_with_speed_ups_equals_the_plain_backbone_in_bf16(monkeypatch):
+    """Under bf16 autocast, the chunked bf16 path (row bands included) against the plain
+    model under the same autocast, both against fp32."""
+    calls = []
+    row_bands = cpu_inference._row_bands
+    monkeypatch.setattr(cpu_inference, '_row_bands', lambda *a: calls.append(1) or row_bands(*a))
+    torch.manual_seed(0)
+    model = LITv2(arch='small').eval()
+    x = torch.randn(1, 3, 320, 352)
+    with torch.no_grad():
+        fp32 = model(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            fast = model(x)
+            with cpu_inference.cpu_speedups(False):
+                plain = model(x)
+    assert calls
+    for i, (a, b, c) in enumerate(zip(fast, plain, fp32)):
+        assert_rel_close(a.float(), b.float(), 3e-2, f'output {i}, fast vs plain bf16')
+        assert_rel_close(a.float(), c, 3e-2, f'output {i}, fast bf16 vs fp32')

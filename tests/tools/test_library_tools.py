@@ -4,12 +4,8 @@ with the same weights as an uninterrupted 3-iteration run, and their tools/test.
 the checkpoint. A model that is not LITv2 trains, saves, resumes and loads init_cfg weights
 with mmdet's tools once litv2_mm is imported (torch's safe loader would refuse mmengine's
 checkpoints otherwise)."""
-import importlib
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -30,30 +26,13 @@ model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate
 }
 
 
-def library_tool(lib, script):
-    path = osp.join(osp.dirname(importlib.import_module(lib).__file__), '.mim', 'tools', script)
-    assert osp.isfile(path), path
-    return path
-
-
-def run_library_tool(lib, script, *args, cwd, timeout=900):
-    """``python <lib>/.mim/tools/<script> args`` from ``cwd``; fails the test on a non-zero
-    exit with the end of the output."""
-    cmd = [sys.executable, library_tool(lib, script), *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ), timeout=timeout, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
-    return proc.stdout
-
-
 def weights(path):
     return torch.load(path, map_location='cpu')['state_dict']  # the safe loader
 
 
 @pytest.mark.parametrize('lib', ['mmdet', 'mmseg', 'mmpretrain'])
 def test_library_train_resume_and_test(lib, tmp_path, repo_root, tiny_config, coco_root,
-                                       ade_root, imagenet_root):
+                                       ade_root, imagenet_root, run_library_tool):
     base, shrink, metric = SHRINK[lib]
     cfg = tiny_config(tmp_path, base, shrink)
     small_val = ['val_dataloader.dataset.indices=2', 'test_dataloader.dataset.indices=2']
@@ -94,7 +73,7 @@ log_processor = dict(by_epoch=False)
 
 
 def test_a_model_that_is_not_litv2_saves_resumes_and_loads_with_mmdet_tools(
-        tmp_path, repo_root, coco_root):
+        tmp_path, repo_root, coco_root, run_library_tool):
     synthetic = osp.join(repo_root, 'configs', '_base_', 'synthetic_coco_cpu.py')
     cfg = tmp_path / 'r18.py'
     cfg.write_text(RESNET_RETINANET.format(synthetic=synthetic, init_cfg=None))

@@ -6,6 +6,10 @@
     python tools/analysis/benchmark.py --compare litv2_s resnet50 CONFIG:reference
     python tools/analysis/benchmark.py --compare litv2_s litv2_s:reference --breakdown
 
+``--dtype bf16|fp16`` runs the models under autocast to that dtype (weights kept in fp32, as
+``--amp`` and ``test_cfg.fp16`` do); ``--dtype fp32 bf16`` times each model in both, side by
+side in the same interleaved rounds.
+
 Paper protocol by default: batch 64 at 224 x 224 (detectors: batch 1 at 800 x 1280,
 segmentors: batch 1 at 512 x 512), fp32, no grad, warm-up iterations, then 30 timed
 iterations. Several models (``--compare``) are timed in interleaved rounds, one iteration of
@@ -31,6 +35,7 @@ from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, int
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES,
                                            parse_spec, spec_kind)
 from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
+from litv2_mm.models.cpu_inference import native_bf16
 
 DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
 
@@ -56,10 +61,12 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int_at_least(0),
                         help='warm-up iterations per model (default 50 on CUDA, 5 on CPU)')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    parser.add_argument('--amp', choices=sorted(AMP_DTYPES),
-                        help='autocast to this dtype (on a CPU without native bf16 / fp16 '
-                             'kernels far slower than fp32: depthwise convs fall back to a '
-                             'per-channel loop)')
+    parser.add_argument('--dtype', choices=['fp32', *sorted(AMP_DTYPES)], nargs='+',
+                        default=['fp32'],
+                        help='precision(s): fp32, or autocast to bf16 / fp16 (the weights stay '
+                             'fp32, as under --amp and test_cfg.fp16; on a CPU, bf16 takes '
+                             'the CPU speed-ups, fp16 runs the plain model and is far slower '
+                             'than fp32). Several: every model in each, timed interleaved')
     parser.add_argument('--channels-last', action='store_true',
                         help='model and input in channels-last memory format')
     parser.add_argument('--compile', action='store_true', help='torch.compile the models')
@@ -99,15 +106,19 @@ def main(argv=None):
     settings = Settings(
         batch=args.batch or DEFAULT_BATCHES[kind],
         shape=tuple((args.shape * 2)[:2]) if args.shape else DEFAULT_SHAPES[kind],
-        device=args.device, amp=args.amp, channels_last=args.channels_last,
+        device=args.device, channels_last=args.channels_last,
         compile=args.compile, train_step=args.train_step,
         cfg_options=args.cfg_options)
     warmup = args.warmup if args.warmup is not None else (50 if args.device == 'cuda' else 5)
     results = run_benchmark(args.specs, settings, runs=args.runs, warmup=warmup,
                             memory=not args.no_memory, progress=not args.no_progress,
-                            breakdown_runs=min(args.runs, 3) if args.breakdown else 0)
+                            breakdown_runs=min(args.runs, 3) if args.breakdown else 0,
+                            precisions=[None if d == 'fp32' else d for d in args.dtype])
     mode = 'train step (forward + backward)' if args.train_step else 'inference, no grad'
-    precision = f'autocast {args.amp}' if args.amp else 'fp32'
+    precision = ' / '.join('fp32' if d == 'fp32' else f'autocast {d} (fp32 weights)'
+                           for d in args.dtype)
+    if args.device == 'cpu' and 'bf16' in args.dtype and not native_bf16():
+        precision += ' [this CPU has no native bf16: emulated, slower than fp32]'
     extras = [x for x, on in (('channels-last', args.channels_last),
                               ('torch.compile', args.compile)) if on]
     print(f'\n{machine_info(args.device)}')

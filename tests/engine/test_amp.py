@@ -1,0 +1,96 @@
+"""``--amp`` without a GPU: LITv2Runner builds CPUAmpOptimWrapper (bf16 CPU autocast, or fp16
+with a CPU loss scaler) where mmengine's AmpOptimWrapper would refuse the machine; with a GPU
+the config is left to mmengine; evaluation under autocast falls back to fp32 on a CPU
+without native bf16."""
+import inspect
+import re
+
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.optim import AmpOptimWrapper
+
+from litv2_mm.engine import amp
+from litv2_mm.engine.amp import CPUAmpOptimWrapper, cpu_amp_config, inference_amp_config
+
+
+def amp_cfg(**kwargs):
+    return ConfigDict(type='AmpOptimWrapper', loss_scale='dynamic',
+                      optimizer=dict(type='SGD', lr=0.1), **kwargs)
+
+
+def build(cfg, model):
+    from mmengine.optim import build_optim_wrapper
+    return build_optim_wrapper(model, cpu_amp_config(cfg))
+
+
+def test_amp_optim_wrapper_init_sets_only_what_cpu_amp_replaces():
+    """CPUAmpOptimWrapper skips AmpOptimWrapper.__init__ (it asserts a GPU) and sets its
+    attributes itself: if mmengine's __init__ sets anything else, this fails."""
+    source = inspect.getsource(AmpOptimWrapper.__init__)
+    assert set(re.findall(r'self\.(\w+) =', source)) == {
+        '_scale_update_param', 'loss_scaler', 'cast_dtype'}
+
+
+def test_amp_on_a_cpu_only_machine_is_bf16_autocast_without_loss_scale():
+    if amp.has_amp_accelerator():
+        pytest.skip('this machine has a GPU: AmpOptimWrapper is mmengine\'s')
+    model = torch.nn.Linear(4, 2)
+    wrapper = build(amp_cfg(), model)
+    assert type(wrapper) is CPUAmpOptimWrapper and isinstance(wrapper, AmpOptimWrapper)
+    assert wrapper.cast_dtype == torch.bfloat16 and not wrapper.loss_scaler.is_enabled()
+    before = model.weight.detach().clone()
+    with wrapper.optim_context(model):
+        assert torch.is_autocast_enabled('cpu')
+        assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+        loss = model(torch.randn(3, 4)).float().pow(2).mean()
+    wrapper.update_params(loss)
+    assert not torch.equal(before, model.weight)
+    assert 'loss_scaler' in wrapper.state_dict()
+
+
+def test_fp16_on_a_cpu_uses_a_dynamic_loss_scale_kept_in_the_state_dict():
+    model = torch.nn.Linear(4, 2)
+    wrapper = CPUAmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                                 dtype='float16', loss_scale='dynamic')
+    with wrapper.optim_context(model):
+        assert torch.get_autocast_dtype('cpu') == torch.float16
+        loss = model(torch.randn(3, 4)).float().pow(2).mean()
+    wrapper.update_params(loss)
+    state = wrapper.state_dict()
+    assert state['loss_scaler']['scale'] == 65536.0
+    other = CPUAmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                               dtype='float16')
+    state['loss_scaler']['scale'] = 1024.0
+    other.load_state_dict(state)
+    assert other.loss_scaler.get_scale() == 1024.0
+
+
+def test_a_gpu_keeps_mmengines_amp_optim_wrapper(monkeypatch):
+    monkeypatch.setattr(amp, 'has_amp_accelerator', lambda: True)
+    cfg = amp_cfg()
+    assert cpu_amp_config(cfg) is cfg
+    plain = ConfigDict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))
+    monkeypatch.setattr(amp, 'has_amp_accelerator', lambda: False)
+    assert cpu_amp_config(plain) is plain
+    swapped = cpu_amp_config(cfg)
+    assert swapped.type == 'CPUAmpOptimWrapper' and cfg.type == 'AmpOptimWrapper'
+
+
+@pytest.mark.parametrize('kwargs,word', [(dict(dtype='float32'), 'dtype'),
+                                         (dict(dtype='float16', loss_scale='big'), 'loss_scale')])
+def test_bad_arguments_are_named(kwargs, word):
+    model = torch.nn.Linear(4, 2)
+    with pytest.raises((ValueError, TypeError), match=word):
+        CPUAmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+
+
+def test_evaluation_under_autocast_falls_back_to_fp32_without_native_bf16(monkeypatch):
+    from litv2_mm.models import cpu_inference
+    loop = ConfigDict(type='TestLoop', fp16=True)
+    monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: False)
+    assert inference_amp_config(loop, 'cpu').fp16 is False
+    assert loop.fp16 is True  # the config is left alone
+    assert inference_amp_config(loop, 'cuda') is loop
+    monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: True)
+    assert inference_amp_config(loop, 'cpu') is loop
