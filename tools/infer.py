@@ -8,19 +8,20 @@ configs through mmseg's ``MMSegInferencer`` (colour-coded classes blended over t
 Before anything runs, every input image is checked (a missing, empty, truncated or
 undecodable file fails naming it) and the checkpoint is checked against the model (keys
 that do not fit are listed; ``--allow-partial-load`` accepts them). ``--amp`` runs the model
-under autocast, as mmengine's ``test_cfg=dict(fp16=True)`` does: fp16 on a GPU, bf16 on a
-CPU with native bf16 (fp32, with a warning, on one without).
+in mixed precision, as ``tools/test.py --amp`` (``test_cfg.fp16=True``) does: fp16 autocast
+on a GPU, the backbone and neck in bf16 on a CPU with native bf16 (fp32, with a warning, on
+one without).
 """
 import argparse
 import glob
 import os.path as osp
+from contextlib import nullcontext
 
 import mmcv
 from mmengine.config import Config
-from mmengine.runner.amp import autocast
 
 from litv2_mm.datasets import ImageFileError, check_image_file
-from litv2_mm.engine import check_state_dict_fits, inference_amp_available
+from litv2_mm.engine import check_state_dict_fits, inference_autocast
 from litv2_mm.utils import TRUSTED_PREFIX, load_checkpoint_file
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -82,8 +83,7 @@ def main():
     check_state_dict_fits(inferencer.model, ckpt.get('state_dict', ckpt),
                           f'checkpoint {args.checkpoint}', allow_partial=args.allow_partial_load)
     device_type = next(inferencer.model.parameters()).device.type
-    amp = args.amp and inference_amp_available(device_type)
-    with autocast(device_type=device_type, enabled=amp):
+    with inference_autocast(inferencer.model, device_type) if args.amp else nullcontext():
         inferencer(images, out_dir=args.out_dir, **kwargs)
     print(f'pictures written to {osp.join(args.out_dir, "vis")}')
 

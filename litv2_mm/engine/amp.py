@@ -1,17 +1,23 @@
-"""``--amp`` on a machine without an accelerator: mixed precision under CPU autocast.
+"""Mixed precision on a machine without an accelerator: ``--amp`` and evaluation under CPU
+autocast.
 
 mmengine's ``AmpOptimWrapper`` (what ``--amp`` of our and the libraries' ``tools/train.py``
 selects) asserts a CUDA, NPU, MLU or MUSA device. :class:`LITv2Runner` builds
 :class:`CPUAmpOptimWrapper` in its place where none is present; on a GPU ``--amp`` stays
 mmengine's wrapper (fp16 autocast, dynamic loss scale), exactly what mmdet runs.
 
-On the CPU the default low precision is bf16, which has fp32's exponent range and needs no
-loss scaling (``loss_scale`` is ignored then). ``dtype='float16'`` runs fp16 autocast with
-PyTorch's CPU ``GradScaler``, whose state goes into every checkpoint as on a GPU.
+On a CPU the feature extractor (``extract_feat``: backbone and neck, where nearly all the
+arithmetic is) runs under autocast and the heads in fp32 on fp32 features
+(:func:`autocast_features`): mmcv's CPU kernels of NMS and RoIAlign, which the detection
+heads call, take fp32 only. The default low precision is bf16, which has fp32's exponent
+range and needs no loss scaling (``loss_scale`` is ignored then); ``dtype='float16'`` runs
+fp16 autocast with PyTorch's CPU ``GradScaler``, whose state goes into every checkpoint as
+on a GPU.
 
-Evaluation under autocast (mmengine's ``val_cfg`` / ``test_cfg`` ``fp16=True``, which
-mmengine runs in bf16 on a CPU) falls back to fp32, with a warning, on a CPU without native
-bf16: :func:`inference_amp_config`.
+Evaluation under autocast (mmengine's ``val_cfg`` / ``test_cfg`` ``fp16=True``) stays
+mmengine's on a GPU; on a CPU with native bf16 it runs the feature extractor in bf16
+(:class:`CPUAmpValLoop`, :class:`CPUAmpTestLoop`), and on a CPU without it in fp32, with a
+warning, since emulated bf16 is slower than fp32 (:func:`inference_amp_config`).
 """
 import logging
 from contextlib import contextmanager
@@ -20,8 +26,10 @@ import torch
 from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
                              is_npu_available)
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.registry import LOOPS, OPTIM_WRAPPERS
+from mmengine.runner import TestLoop, ValLoop
 
 AMP_WRAPPER_TYPES = ('AmpOptimWrapper', AmpOptimWrapper)
 
@@ -30,6 +38,51 @@ def has_amp_accelerator():
     """Whether mmengine's ``AmpOptimWrapper`` can run here (CUDA, NPU, MLU or MUSA)."""
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
+
+
+def _to_fp32(data):
+    """Every low-precision floating tensor in a (nested) output cast to fp32."""
+    if isinstance(data, torch.Tensor):
+        return data.float() if data.is_floating_point() and data.dtype != torch.float64 \
+            else data
+    if isinstance(data, (list, tuple)):
+        return type(data)(_to_fp32(d) for d in data)
+    if isinstance(data, dict):
+        return type(data)((k, _to_fp32(v)) for k, v in data.items())
+    return data
+
+
+@contextmanager
+def autocast_features(model, dtype=torch.bfloat16, device_type='cpu'):
+    """Inside the block, ``model``'s feature extractor runs under autocast to ``dtype`` and
+    hands fp32 features to the rest of the model, which runs without autocast.
+
+    The feature extractor is the ``extract_feat`` method that mmdet's detectors, mmseg's
+    segmentors and mmpretrain's classifiers call on their inputs before their heads; for
+    the block it is shadowed on this model instance (nothing else, and restored after).
+    A model without ``extract_feat`` runs under autocast as a whole.
+    """
+    inner = model.module if is_model_wrapper(model) else model
+    method = getattr(type(inner), 'extract_feat', None)
+    if method is None:
+        with torch.autocast(device_type, dtype=dtype):
+            yield
+        return
+
+    def extract_feat(*args, **kwargs):
+        with torch.autocast(device_type, dtype=dtype):
+            return _to_fp32(method(inner, *args, **kwargs))
+
+    shadowed = inner.__dict__.get('extract_feat')
+    inner.extract_feat = extract_feat
+    try:
+        with torch.autocast(device_type, enabled=False):
+            yield
+    finally:
+        if shadowed is None:
+            del inner.extract_feat
+        else:
+            inner.extract_feat = shadowed
 
 
 def cpu_amp_config(optim_wrapper):
@@ -43,14 +96,14 @@ def cpu_amp_config(optim_wrapper):
     cfg['type'] = 'CPUAmpOptimWrapper'
     dtype = cfg.get('dtype') or 'bfloat16'
     print_log(f'AmpOptimWrapper needs a GPU (or NPU, MLU, MUSA) and none is present: mixed '
-              f'precision runs under CPU autocast ({dtype}) with CPUAmpOptimWrapper',
-              logger='current')
+              f'precision runs under CPU autocast ({dtype}) with CPUAmpOptimWrapper '
+              f'(feature extractor in {dtype}, heads in fp32)', logger='current')
     return cfg
 
 
 @OPTIM_WRAPPERS.register_module()
 class CPUAmpOptimWrapper(AmpOptimWrapper):
-    """``AmpOptimWrapper`` under CPU autocast.
+    """``AmpOptimWrapper`` under CPU autocast (see :func:`autocast_features`).
 
     Args:
         loss_scale (str | float | dict): as for ``AmpOptimWrapper``; used with fp16 only
@@ -89,10 +142,31 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
 
     @contextmanager
     def optim_context(self, model):
-        """The optimizer wrapper's context (gradient accumulation) plus CPU autocast."""
+        """The optimizer wrapper's context (gradient accumulation) plus the feature
+        extractor under CPU autocast."""
         with OptimWrapper.optim_context(self, model), \
-                torch.autocast('cpu', dtype=self.cast_dtype):
+                autocast_features(model, self.cast_dtype):
             yield
+
+
+@LOOPS.register_module()
+class CPUAmpValLoop(ValLoop):
+    """mmengine's ``ValLoop`` with every iteration's feature extractor under bf16 CPU
+    autocast (:func:`autocast_features`): what ``val_cfg.fp16=True`` becomes on a CPU."""
+
+    def run_iter(self, idx, data_batch):
+        with autocast_features(self.runner.model):
+            super().run_iter(idx, data_batch)
+
+
+@LOOPS.register_module()
+class CPUAmpTestLoop(TestLoop):
+    """mmengine's ``TestLoop`` with every iteration's feature extractor under bf16 CPU
+    autocast (:func:`autocast_features`): what ``test_cfg.fp16=True`` becomes on a CPU."""
+
+    def run_iter(self, idx, data_batch):
+        with autocast_features(self.runner.model):
+            super().run_iter(idx, data_batch)
 
 
 def inference_amp_available(device_type):
@@ -103,18 +177,44 @@ def inference_amp_available(device_type):
     if device_type != 'cpu' or native_bf16():
         return True
     print_log('mixed-precision inference asked for, but this CPU has no native bf16 '
-              '(avx512_bf16 or AMX) and would run slower than fp32: evaluating in fp32',
+              '(avx512_bf16 or AMX) and would run slower than fp32: running in fp32',
               logger='current', level=logging.WARNING)
     return False
 
 
-def inference_amp_config(loop_cfg, device_type):
-    """A val / test loop config (``val_cfg`` / ``test_cfg``) with ``fp16=True`` turned off
-    where :func:`inference_amp_available` says so; any other config as it is."""
-    if not isinstance(loop_cfg, dict) or not loop_cfg.get('fp16'):
+@contextmanager
+def inference_autocast(model, device_type):
+    """Mixed-precision inference of ``model`` on ``device_type``: on a GPU fp16 autocast
+    (as mmengine's ``fp16=True`` loops), on a CPU with native bf16 the feature extractor in
+    bf16 (:func:`autocast_features`), on a CPU without it fp32 (with a warning)."""
+    if device_type != 'cpu':
+        with torch.autocast(device_type, dtype=torch.float16):
+            yield
+    elif inference_amp_available(device_type):
+        with autocast_features(model):
+            yield
+    else:
+        yield
+
+
+def inference_amp_config(loop_cfg, device_type, default_type):
+    """A val / test loop config (``val_cfg`` / ``test_cfg``; ``default_type`` 'ValLoop' /
+    'TestLoop', what mmengine builds for a config without ``type``) for this device: with
+    ``fp16=True`` on a CPU, mmengine's ``ValLoop`` / ``TestLoop`` become
+    :class:`CPUAmpValLoop` / :class:`CPUAmpTestLoop` where the CPU has native bf16, and run
+    in fp32 where it has not. Any other config is returned as it is (not modified)."""
+    if not isinstance(loop_cfg, dict) or not loop_cfg.get('fp16') or device_type != 'cpu':
         return loop_cfg
-    if inference_amp_available(device_type):
-        return loop_cfg
+    kind = loop_cfg.get('type', default_type)
     cfg = type(loop_cfg)(loop_cfg)
     cfg['fp16'] = False
+    if inference_amp_available(device_type):
+        if kind in ('ValLoop', ValLoop):
+            cfg['type'] = 'CPUAmpValLoop'
+        elif kind in ('TestLoop', TestLoop):
+            cfg['type'] = 'CPUAmpTestLoop'
+        else:
+            print_log(f'fp16=True with loop type {kind!r} on a CPU: evaluating in fp32 '
+                      f'(CPU autocast is provided for ValLoop and TestLoop)',
+                      logger='current', level=logging.WARNING)
     return cfg

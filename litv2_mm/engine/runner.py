@@ -29,8 +29,9 @@ class LITv2Runner(Runner):
       ``trusted://`` opt-in (its fit to the model is checked by ``CheckpointFitHook``);
     * ``AmpOptimWrapper`` (``--amp``) on a machine without a GPU becomes
       :class:`~litv2_mm.engine.CPUAmpOptimWrapper` (bf16 CPU autocast) instead of failing;
-    * evaluation under autocast (``val_cfg`` / ``test_cfg`` ``fp16=True``: fp16 on a GPU,
-      bf16 on a CPU) runs in fp32, with a warning, on a CPU without native bf16.
+    * evaluation under autocast (``val_cfg`` / ``test_cfg`` ``fp16=True``) on a CPU runs
+      the feature extractor in bf16 (:class:`~litv2_mm.engine.CPUAmpTestLoop`), or in fp32
+      with a warning where the CPU has no native bf16.
     """
 
     @classmethod
@@ -56,10 +57,10 @@ class LITv2Runner(Runner):
         return super().build_optim_wrapper(cpu_amp_config(optim_wrapper))
 
     def build_val_loop(self, loop):
-        return super().build_val_loop(inference_amp_config(loop, get_device()))
+        return super().build_val_loop(inference_amp_config(loop, get_device(), 'ValLoop'))
 
     def build_test_loop(self, loop):
-        return super().build_test_loop(inference_amp_config(loop, get_device()))
+        return super().build_test_loop(inference_amp_config(loop, get_device(), 'TestLoop'))
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)

@@ -58,7 +58,7 @@ def test_fp16_on_a_cpu_uses_a_dynamic_loss_scale_kept_in_the_state_dict():
         loss = model(torch.randn(3, 4)).float().pow(2).mean()
     wrapper.update_params(loss)
     state = wrapper.state_dict()
-    assert state['loss_scaler']['scale'] == 65536.0
+    assert state['loss_scaler']['scale'] == wrapper.loss_scaler.get_scale() > 0
     other = CPUAmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                                dtype='float16')
     state['loss_scaler']['scale'] = 1024.0
@@ -85,12 +85,47 @@ def test_bad_arguments_are_named(kwargs, word):
         CPUAmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
 
 
-def test_evaluation_under_autocast_falls_back_to_fp32_without_native_bf16(monkeypatch):
+def test_evaluation_under_autocast_on_a_cpu_is_bf16_features_or_fp32(monkeypatch):
     from litv2_mm.models import cpu_inference
-    loop = ConfigDict(type='TestLoop', fp16=True)
-    monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: False)
-    assert inference_amp_config(loop, 'cpu').fp16 is False
-    assert loop.fp16 is True  # the config is left alone
-    assert inference_amp_config(loop, 'cuda') is loop
+    loop = ConfigDict(fp16=True)  # mmengine builds a TestLoop for a config without type
+    assert inference_amp_config(loop, 'cuda', 'TestLoop') is loop  # mmengine's fp16
     monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: True)
-    assert inference_amp_config(loop, 'cpu') is loop
+    cfg = inference_amp_config(loop, 'cpu', 'TestLoop')
+    assert cfg.type == 'CPUAmpTestLoop' and cfg.fp16 is False
+    cfg = inference_amp_config(ConfigDict(type='ValLoop', fp16=True), 'cpu', 'ValLoop')
+    assert cfg.type == 'CPUAmpValLoop'
+    monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: False)
+    cfg = inference_amp_config(loop, 'cpu', 'TestLoop')
+    assert cfg.fp16 is False and 'type' not in cfg
+    assert loop == dict(fp16=True)  # the config is left alone
+
+
+class Detector(torch.nn.Module):
+    """extract_feat, then a head that (as mmcv's CPU NMS) takes fp32 only."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone, self.head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)
+
+    def extract_feat(self, x):
+        return (self.backbone(x),)
+
+    def forward(self, x):
+        (feat,) = self.extract_feat(x)
+        assert feat.dtype == torch.float32 and not torch.is_autocast_enabled('cpu')
+        return self.head(feat)
+
+
+def test_autocast_features_runs_the_feature_extractor_in_low_precision_only():
+    from litv2_mm.engine import autocast_features
+    model = Detector()
+    seen = []
+    model.backbone.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    with autocast_features(model, torch.bfloat16):
+        out = model(torch.randn(3, 4))
+    assert seen == [torch.bfloat16] and out.dtype == torch.float32
+    assert 'extract_feat' not in model.__dict__  # the instance is as it was
+    with pytest.raises(RuntimeError):  # restored on errors too
+        with autocast_features(model):
+            raise RuntimeError
+    assert 'extract_feat' not in model.__dict__

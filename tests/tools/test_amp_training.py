@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(has_amp_accelerator(), reason='tests the CPU-onl
 SHRINK = """
 model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.1),
              neck=dict(in_channels=tiny_widths))
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1), logger=dict(interval=1))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1, max_keep_ckpts=-1),
+                     logger=dict(interval=1))
 """
 SMALL_VAL = ['val_dataloader.dataset.indices=2', 'test_dataloader.dataset.indices=2']
 
