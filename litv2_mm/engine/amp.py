@@ -209,10 +209,10 @@ def inference_amp_config(loop_cfg, device_type, default_type):
     cfg = type(loop_cfg)(loop_cfg)
     cfg['fp16'] = False
     if inference_amp_available(device_type):
-        if kind in ('ValLoop', ValLoop):
-            cfg['type'] = 'CPUAmpValLoop'
-        elif kind in ('TestLoop', TestLoop):
-            cfg['type'] = 'CPUAmpTestLoop'
+        if kind in ('ValLoop', ValLoop, 'TestLoop', TestLoop):
+            cfg['type'] = 'CPUAmpValLoop' if kind in ('ValLoop', ValLoop) else 'CPUAmpTestLoop'
+            print_log(f'fp16=True on a CPU: {cfg["type"]} runs the feature extractor in '
+                      f'bf16, the heads in fp32', logger='current')
         else:
             print_log(f'fp16=True with loop type {kind!r} on a CPU: evaluating in fp32 '
                       f'(CPU autocast is provided for ValLoop and TestLoop)',

@@ -17,6 +17,17 @@ def test_compare_prints_one_row_per_model(capsys, load_tool):
     assert 'torch ' in out and 'cores' in out
 
 
+def test_several_precisions_time_every_model_in_each(capsys, load_tool):
+    tool = load_tool('analysis/benchmark')
+    results = tool.main(['--compare', 'litv2_s', 'resnet50', '--dtype', 'fp32', 'bf16',
+                         '--batch', '1', '--shape', '32', '--runs', '2', '--warmup', '0',
+                         '--no-memory', '--no-progress'])
+    assert [r.name for r in results] == ['litv2_s:fast fp32', 'litv2_s:fast bf16',
+                                         'resnet50 fp32', 'resnet50 bf16']
+    assert all(len(r.times) == 2 for r in results)
+    assert 'fp32 / autocast bf16 (fp32 weights)' in capsys.readouterr().out
+
+
 def test_breakdown_prints_time_by_kind_for_every_model(capsys, load_tool):
     tool = load_tool('analysis/benchmark')
     tool.main(['--compare', 'litv2_s', 'litv2_s:reference', '--batch', '1', '--shape', '32',

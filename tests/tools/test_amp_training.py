@@ -2,7 +2,8 @@
 with mmdet's and mmseg's own: the Mask R-CNN (bf16) and Semantic FPN (bf16, and fp16 with a
 dynamic loss scale) synthetic configs train a few iterations with finite losses and changing
 weights; a run stopped and resumed with ``--amp`` ends with the uninterrupted run's weights,
-bitwise; the AMP state (the loss scale, where there is one) is in every checkpoint."""
+bitwise; the AMP state (the loss scale, where there is one) is in every checkpoint; and
+tools/test.py --amp evaluates the checkpoint (bf16 feature extractor on a CPU)."""
 import glob
 import json
 import math
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from litv2_mm.engine.amp import has_amp_accelerator
+from litv2_mm.models.cpu_inference import native_bf16
 
 pytestmark = pytest.mark.skipif(has_amp_accelerator(), reason='tests the CPU-only --amp path')
 
@@ -43,14 +45,15 @@ def assert_same_weights(a, b):
         assert torch.equal(a[key], b[key]), key
 
 
-@pytest.mark.parametrize('base,lib,dtype', [
-    ('mask_rcnn/litv2_s_1x_synthetic.py', 'mmdet', None),
-    ('sem_fpn/litv2_s_synthetic.py', 'mmseg', None),
-    ('sem_fpn/litv2_s_synthetic.py', 'mmseg', 'float16'),
+@pytest.mark.parametrize('base,lib,dtype,metric', [
+    ('mask_rcnn/litv2_s_1x_synthetic.py', 'mmdet', None, 'coco/segm_mAP: '),
+    ('sem_fpn/litv2_s_synthetic.py', 'mmseg', None, 'mIoU: '),
+    ('sem_fpn/litv2_s_synthetic.py', 'mmseg', 'float16', 'mIoU: '),
 ])
 def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tiny_config,
                                                        coco_root, ade_root, run_tool,
-                                                       run_library_tool, base, lib, dtype):
+                                                       run_library_tool, base, lib, dtype,
+                                                       metric):
     cfg = tiny_config(tmp_path, base, SHRINK)
     options = [f'optim_wrapper.dtype={dtype}'] if dtype else []
 
@@ -81,3 +84,12 @@ def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tin
     resumed = state(part / 'iter_3.pth')
     assert_same_weights(resumed['state_dict'], last['state_dict'])
     assert resumed['optimizer']['loss_scaler'] == last['optimizer']['loss_scaler']
+
+    # evaluated in mixed precision (tools/test.py --amp: test_cfg.fp16=True)
+    out = run_tool('test.py', cfg, part / 'iter_3.pth', '--work-dir', tmp_path / 'test',
+                   '--amp', '--cfg-options', *SMALL_VAL).stdout
+    if native_bf16():
+        assert 'CPUAmpTestLoop runs the feature extractor in bf16' in out
+    else:
+        assert 'no native bf16' in out
+    assert metric in out, out[-3000:]

@@ -43,9 +43,11 @@ def test_test_flags(load_tool, monkeypatch, repo_root, tmp_path):
     tool, args = config_from_flags(load_tool, monkeypatch, 'test',
                                    f'{repo_root}/configs/retinanet/litv2_s_1x.py', ckpt,
                                    '--trust-checkpoint', '--allow-partial-load',
-                                   '--show-dir', 'pictures')
+                                   '--show-dir', 'pictures', '--amp')
     cfg = tool.build_config(args)
     assert cfg.load_from == f'trusted://{ckpt}' and cfg.resume is False
     assert cfg.allow_partial_load is True
     assert cfg.default_hooks.visualization.draw is True
     assert cfg.default_hooks.visualization.test_out_dir == 'pictures'
+    # --amp: mmengine's own switch, which LITv2Runner turns into bf16 on a CPU
+    assert cfg.test_cfg.type == 'TestLoop' and cfg.test_cfg.fp16 is True
