@@ -149,24 +149,24 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
             yield
 
 
+class _FeaturesUnderCPUAutocast:
+    """Loop mix-in: every iteration's feature extractor under bf16 CPU autocast."""
+
+    def run_iter(self, idx, data_batch):
+        with autocast_features(self.runner.model):
+            super().run_iter(idx, data_batch)
+
+
 @LOOPS.register_module()
-class CPUAmpValLoop(ValLoop):
+class CPUAmpValLoop(_FeaturesUnderCPUAutocast, ValLoop):
     """mmengine's ``ValLoop`` with every iteration's feature extractor under bf16 CPU
     autocast (:func:`autocast_features`): what ``val_cfg.fp16=True`` becomes on a CPU."""
 
-    def run_iter(self, idx, data_batch):
-        with autocast_features(self.runner.model):
-            super().run_iter(idx, data_batch)
-
 
 @LOOPS.register_module()
-class CPUAmpTestLoop(TestLoop):
+class CPUAmpTestLoop(_FeaturesUnderCPUAutocast, TestLoop):
     """mmengine's ``TestLoop`` with every iteration's feature extractor under bf16 CPU
     autocast (:func:`autocast_features`): what ``test_cfg.fp16=True`` becomes on a CPU."""
-
-    def run_iter(self, idx, data_batch):
-        with autocast_features(self.runner.model):
-            super().run_iter(idx, data_batch)
 
 
 def inference_amp_available(device_type):
