@@ -1,5 +1,5 @@
 # The main job: Mask R-CNN with LITv2-S (configs/mask_rcnn/litv2_s_1x.py) trained from
-# scratch on the embedded synthetic COCO-format set on a 2-core CPU in about 12 minutes.
+# scratch on the embedded synthetic COCO-format set on a 2-core CPU in 5 to 8 minutes.
 # Only data, schedule and sampling sizes differ from the COCO config (see README).
 _base_ = ['./litv2_s_1x.py', '../_base_/synthetic_coco_cpu.py']
 model = dict(

@@ -85,11 +85,25 @@ def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tin
     assert_same_weights(resumed['state_dict'], last['state_dict'])
     assert resumed['optimizer']['loss_scaler'] == last['optimizer']['loss_scaler']
 
-    # evaluated in mixed precision (tools/test.py --amp: test_cfg.fp16=True)
-    out = run_tool('test.py', cfg, part / 'iter_3.pth', '--work-dir', tmp_path / 'test',
-                   '--amp', '--cfg-options', *SMALL_VAL).stdout
-    if native_bf16():
-        assert 'CPUAmpTestLoop runs the feature extractor in bf16' in out
-    else:
-        assert 'no native bf16' in out
-    assert metric in out, out[-3000:]
+    # evaluated in mixed precision: our tools/test.py --amp and the library's own
+    # tools/test.py with mmengine's switch, test_cfg.fp16=True
+    ckpt = part / 'iter_3.pth'
+    outs = [run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'test', '--amp',
+                     '--cfg-options', *SMALL_VAL).stdout,
+            run_library_tool(lib, 'test.py', cfg, ckpt, '--work-dir', tmp_path / 'test2',
+                             '--cfg-options', 'test_cfg.fp16=True', *SMALL_VAL, cwd=repo_root)]
+    # mmseg's tools/test.py builds mmengine's own Runner (not the config's runner_type):
+    # there mmengine's TestLoop runs the whole segmentor under its bf16 CPU autocast
+    for out in outs if lib == 'mmdet' else outs[:1]:
+        if native_bf16():
+            assert 'CPUAmpTestLoop runs the feature extractor in bf16' in out
+        else:
+            assert 'no native bf16' in out
+    for out in outs:
+        assert metric in out, out[-3000:]
+    # and pictures of the predictions, in mixed precision
+    images = (osp.join(coco_root, 'val') if lib == 'mmdet'
+              else osp.join(ade_root, 'images', 'validation'))
+    image = sorted(glob.glob(osp.join(images, '*.jpg')))[0]
+    run_tool('infer.py', cfg, ckpt, image, '--out-dir', tmp_path / 'vis', '--amp')
+    assert glob.glob(str(tmp_path / 'vis' / 'vis' / '*'))
