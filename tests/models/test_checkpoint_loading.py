@@ -1,5 +1,4 @@
 """The backbone loads the authors' ImageNet / COCO / ADE20K files and our own, losing nothing."""
-import logging
 
 import pytest
 import torch
