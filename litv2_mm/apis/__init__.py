@@ -1,3 +1,4 @@
 from .config_utils import load_tool_config, set_data_root
+from .inference import config_scope, init_model, load_config
 
-__all__ = ['load_tool_config', 'set_data_root']
+__all__ = ['config_scope', 'init_model', 'load_config', 'load_tool_config', 'set_data_root']
