@@ -23,7 +23,6 @@
 
 Counts are per image (a batch is divided by its size).
 """
-import copy
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import torch.nn as nn
 from mmcv.cnn.bricks import wrappers
 
 from ..models import HiLoAttention
+from ..models.cpu_inference import cpu_speedups
 from ..models.hilo import hilo_flops
 from .model_specs import TensorForward
 
@@ -124,12 +124,10 @@ def authors_count(model, images):
     """The authors' count (see module docstring) of ``model(images)``; images (B, 3, H, W).
 
     A HiLo layer is counted by its formula (it runs Hi-Fi q/k/v and Lo-Fi q as one GEMM,
-    which no module hook sees), its sub-modules not at all. The count runs a copy of
-    ``model`` whose parameters need no grad, with autograd on: nothing is recorded, and
-    LITv2 runs its plain path, whose layers are modules (its CPU inference speed-ups call
-    them as functions; see ``litv2_mm.models.cpu_inference``).
+    which no module hook sees), its sub-modules not at all. The count runs with LITv2's CPU
+    inference speed-ups switched off (``cpu_inference.cpu_speedups(False)``): the plain
+    path's layers are modules, which the speed-ups call as functions.
     """
-    model = copy.deepcopy(model).requires_grad_(False)
     hilo_layers = tuple(n + '.' for n, m in model.named_modules() if isinstance(m, HiLoAttention))
     counts = defaultdict(int)
     attention = defaultdict(int)
@@ -153,7 +151,7 @@ def authors_count(model, images):
 
     handles = [make_hook(n, m) for n, m in model.named_modules()]
     try:
-        with torch.enable_grad():
+        with torch.no_grad(), cpu_speedups(False):
             model(images)
     finally:
         for h in handles:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+
+from ..apis import config_scope, init_model
 
 ARCH_SPECS = ('litv2_s', 'litv2_m', 'litv2_b', 'swin_t', 'resnet50')
 IMPLS = ('fast', 'reference')
@@ -103,20 +104,12 @@ def parse_spec(spec):
     return name, impl or None
 
 
-def _config_scope(cfg, path):
-    """'mmdet' | 'mmseg' | 'mmpretrain': the config's ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in _SCOPE_KINDS:
-        raise ValueError(f'{path}: default_scope {scope!r} is not one of {sorted(_SCOPE_KINDS)}')
-    return scope
-
-
 def spec_kind(spec):
     """'backbone', 'classifier', 'detector' or 'segmentor' for a spec, without building it."""
     name, _ = parse_spec(spec)
     if name in ARCH_SPECS:
         return 'backbone'
-    return _SCOPE_KINDS[_config_scope(Config.fromfile(name), name)]
+    return _SCOPE_KINDS[config_scope(Config.fromfile(name))]
 
 
 def preload(spec):
@@ -124,7 +117,7 @@ def preload(spec):
     baseline taken afterwards leaves the libraries' own memory out)."""
     import mmcv.ops  # noqa: F401  (the reference's deformable conv)
     name, _ = parse_spec(spec)
-    scope = 'mmdet' if name in ARCH_SPECS else _config_scope(Config.fromfile(name), name)
+    scope = 'mmdet' if name in ARCH_SPECS else config_scope(Config.fromfile(name))
     importlib.import_module(f'{scope}.models')
 
 
@@ -142,28 +135,14 @@ def build_backbone(name):
     raise ValueError(f'unknown architecture {name!r}; choose one of {ARCH_SPECS}')
 
 
-def build_from_config(path, cfg_options=None):
-    """(model, kind) from an mmdet / mmseg / mmpretrain config; pretrained weights off;
-    ``cfg_options`` (dict) is merged into the config."""
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = _config_scope(cfg, path)
-    init_default_scope(scope)
-    backbone = cfg.model.backbone
-    backbone.init_cfg = None
-    cfg.model.pop('pretrained', None)
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    return registry.build(cfg.model), _SCOPE_KINDS[scope]
-
-
 def build_model(spec, cfg_options=None):
     """Spec (see module docstring) -> :class:`BuiltModel` in eval mode, on the CPU.
     ``cfg_options`` (dict) is merged into a config."""
     from .reference import reference_litv2
     name, impl = parse_spec(spec)
     if osp.isfile(name):
-        model, kind = build_from_config(name, cfg_options)
+        model = init_model(name, cfg_options=cfg_options)
+        kind = _SCOPE_KINDS[config_scope(model.cfg)]
         if impl == 'reference':
             if type(model.backbone).__name__ != 'LITv2':
                 raise ValueError(f'{spec}: the backbone is {type(model.backbone).__name__}, '

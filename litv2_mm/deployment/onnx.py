@@ -7,7 +7,6 @@ multiple of 4, HiLo's pad to a multiple of the window) are frozen at the traced 
 no-op, so the graph is right for every image size whose stage-3 map is at least 2 x 2
 (sides >= 29 px; DTM pads smaller maps in a branch that is not traced).
 """
-import copy
 import warnings
 
 import numpy as np
@@ -15,40 +14,6 @@ import torch
 import torch.nn as nn
 
 OPSET = 17
-
-
-def build_backbone(backbone_cfg, checkpoint=None, trusted=False):
-    """A LITv2 backbone in eval mode from a config dict or an arch name ('small', dict(...)).
-
-    ``checkpoint``: any layout LITv2's ``init_cfg`` reads (the authors' files, mmdet / mmseg /
-    mmpretrain checkpoints, ours); None keeps LITv2's random initialisation.
-    """
-    from mmengine.registry import MODELS
-    if not isinstance(backbone_cfg, dict) or 'type' not in backbone_cfg:
-        backbone_cfg = dict(type='LITv2', arch=backbone_cfg)
-    backbone_cfg = copy.deepcopy(dict(backbone_cfg))
-    backbone_cfg['init_cfg'] = (dict(type='Pretrained', checkpoint=str(checkpoint), trusted=trusted)
-                                if checkpoint else None)
-    model = MODELS.build(backbone_cfg)
-    model.init_weights()
-    return model.eval()
-
-
-def build_full_model(cfg, checkpoint=None, trusted=False):
-    """The config's whole model (detector, segmentor or classifier) in eval mode, built in
-    the config's ``default_scope`` with the backbone's ``init_cfg`` dropped (no download);
-    a ``checkpoint`` of that model (weights under ``state_dict``) is loaded strictly."""
-    from mmengine.registry import MODELS, DefaultScope
-    from ..utils import load_checkpoint_file
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
-        model = MODELS.build(model_cfg)
-    model.init_weights()
-    if checkpoint:
-        ckpt = load_checkpoint_file(checkpoint, trusted=trusted)
-        model.load_state_dict(ckpt.get('state_dict', ckpt), strict=True)
-    return model.eval()
 
 
 class BackboneNeck(nn.Module):

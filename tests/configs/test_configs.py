@@ -7,6 +7,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from litv2_mm.apis import init_model
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
                  if '/_base_/' not in p)
@@ -26,18 +28,6 @@ def rel(path):
     return osp.relpath(path, osp.join(REPO, 'configs'))
 
 
-def build_model(cfg):
-    scope = cfg.get('default_scope')
-    init_default_scope(scope)
-    if scope == 'mmdet':
-        from mmdet.registry import MODELS
-    elif scope == 'mmseg':
-        from mmseg.registry import MODELS
-    else:
-        from mmpretrain.registry import MODELS
-    return MODELS.build(cfg.model)
-
-
 def test_configs_exist():
     names = {rel(p) for p in CONFIGS}
     for v in 'smb':
@@ -51,9 +41,8 @@ def test_configs_exist():
 
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
 def test_config_builds(path):
-    cfg = Config.fromfile(path)
-    assert cfg.model.backbone.type == 'LITv2'
-    model = build_model(cfg)
+    model = init_model(path)
+    assert type(model.backbone).__name__ == 'LITv2'
     n = sum(p.numel() for p in model.parameters()) / 1e6
     if rel(path) in PUBLISHED:
         assert round(n) == PUBLISHED[rel(path)], f'{rel(path)}: {n:.2f}M parameters'

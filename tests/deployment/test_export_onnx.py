@@ -6,8 +6,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from litv2_mm.deployment import (ClassifierLogits, build_backbone, build_full_model,
-                                 compare_with_onnxruntime, export_onnx, trace_size)
+from litv2_mm.apis import init_model
+from litv2_mm.deployment import (ClassifierLogits, compare_with_onnxruntime, export_onnx,
+                                 trace_size)
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
@@ -43,7 +44,7 @@ def check(model, backbone, tmp_path, output_names):
 
 def test_trace_size_takes_every_padding_branch():
     for local_ws in ((0, 0, 2, 1), (0, 0, 4, 1)):
-        model = build_backbone(dict(type='LITv2', arch=TINY, local_ws=local_ws))
+        model = init_model(dict(type='LITv2', arch=TINY, local_ws=local_ws))
         h, w = trace_size(model, min_side=224)
         stage3 = -(-h // 4) // 4
         assert h >= 224 and h % 4 and stage3 % local_ws[2]
@@ -51,17 +52,17 @@ def test_trace_size_takes_every_padding_branch():
 
 def test_build_backbone_loads_a_checkpoint_of_our_runs(tmp_path):
     torch.manual_seed(1)
-    trained = build_backbone(dict(type='LITv2', arch=TINY))
+    trained = init_model(dict(type='LITv2', arch=TINY))
     path = tmp_path / 'run.pth'
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in trained.state_dict().items()}}, path)
-    loaded = build_backbone(dict(type='LITv2', arch=TINY), checkpoint=path)
+    loaded = init_model(dict(type='LITv2', arch=TINY), checkpoint=path)
     for key, value in trained.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
 
 
 def test_backbone_exports_with_dynamic_batch_and_size(tmp_path):
     torch.manual_seed(0)
-    model = build_backbone(dict(type='LITv2', arch=TINY))
+    model = init_model(dict(type='LITv2', arch=TINY))
     names = ['out0', 'out1', 'out2', 'out3']
     assert check(model, model, tmp_path, names) == names
 
@@ -71,7 +72,7 @@ def test_classifier_exports_logits(repo_root, tmp_path):
         tmp_path, osp.join(repo_root, 'configs/classification/litv2_s_8xb128_in1k.py'),
         backbone=dict(arch=tiny_arch()), head=dict(in_channels=128, num_classes=10)))
     torch.manual_seed(0)
-    classifier = build_full_model(cfg)
+    classifier = init_model(cfg)
     model = ClassifierLogits(classifier).eval()
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
     assert check(model, classifier.backbone, tmp_path, 'logits') == ['logits']
@@ -91,7 +92,7 @@ def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys
 
 def test_tool_fails_above_tolerance(tmp_path, monkeypatch, capsys, load_tool):
     tool = load_tool('deployment/export_onnx')
-    monkeypatch.setattr(tool, 'build', lambda args: (torch.nn.Identity(), build_backbone(
+    monkeypatch.setattr(tool, 'build', lambda args: (torch.nn.Identity(), init_model(
         dict(type='LITv2', arch=TINY)), 'out', 'identity'))
     monkeypatch.setattr(tool, 'compare_with_onnxruntime', lambda *a, **k: [((2, 3, 64, 64), 1e-3)])
     assert tool.main(['--arch', 'small', '--out', str(tmp_path / 'x.onnx')]) == 1

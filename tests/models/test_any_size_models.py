@@ -4,29 +4,22 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+
+from litv2_mm.apis import init_model, load_config
 
 TINY = dict(embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 WIDTHS = [16, 32, 64, 128]
 
 
 def build(repo_root, name):
-    cfg = Config.fromfile(osp.join(repo_root, 'configs', name))
-    cfg.model.backbone.update(init_cfg=None, arch=TINY)
+    cfg = load_config(osp.join(repo_root, 'configs', name))
+    cfg.model.backbone.arch = TINY
     if 'neck' in cfg.model and 'in_channels' in cfg.model.neck:
         cfg.model.neck.in_channels = WIDTHS
     if cfg.default_scope == 'mmseg' and 'neck' not in cfg.model:
         cfg.model.decode_head.in_channels = WIDTHS
         cfg.model.auxiliary_head.in_channels = WIDTHS[2]
-    init_default_scope(cfg.default_scope)
-    if cfg.default_scope == 'mmdet':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model.eval()
+    return init_model(cfg)
 
 
 def det_batch(h, w):

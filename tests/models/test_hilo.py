@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from litv2_mm.analysis.reference import ReferenceHiLo
-from litv2_mm.models import HiLoAttention
+from litv2_mm.models import HiLoAttention, cpu_inference
 
 
 def paper_hilo(attn, x, H, W):
@@ -54,12 +54,12 @@ CASES = [  # dim, heads, window, alpha, H, W
 
 
 @pytest.mark.parametrize('dim,heads,ws,alpha,H,W', CASES)
-@pytest.mark.parametrize('grad', [True, False])  # the plain model; CPU inference speed-ups
-def test_hilo_equals_paper_formulas(dim, heads, ws, alpha, H, W, grad):
+@pytest.mark.parametrize('speedups', [False, True])  # the plain model; CPU inference speed-ups
+def test_hilo_equals_paper_formulas(dim, heads, ws, alpha, H, W, speedups):
     torch.manual_seed(0)
     attn = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha).eval()
     x = torch.randn(2, H * W, dim)
-    with torch.set_grad_enabled(grad):
+    with torch.no_grad(), cpu_inference.cpu_speedups(speedups):
         out = attn(x, H, W)
     assert out.shape == x.shape
     torch.testing.assert_close(out, paper_hilo(attn, x, H, W), rtol=1e-5, atol=1e-5)

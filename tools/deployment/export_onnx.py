@@ -18,11 +18,11 @@ import re
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
-from litv2_mm.deployment import (OPSET, BackboneNeck, ClassifierLogits, build_backbone,
-                                 build_full_model, compare_with_onnxruntime, export_onnx,
-                                 trace_size)
+from litv2_mm.apis import init_model, load_config
+from litv2_mm.deployment import (OPSET, BackboneNeck, ClassifierLogits,
+                                 compare_with_onnxruntime, export_onnx, trace_size)
 
 
 def parse_shape(text):
@@ -74,18 +74,14 @@ def parse_args(argv=None):
 def build(args):
     """(module to export, its LITv2 backbone, output names or prefix, export name)."""
     if args.arch:
-        model = build_backbone(args.arch, args.checkpoint, args.trust_checkpoint)
+        model = init_model(args.arch, args.checkpoint, trusted=args.trust_checkpoint)
         return model, model, [f'out{i}' for i in model.out_indices], f'litv2_{args.arch}'
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     name = osp.splitext(osp.basename(args.config))[0]
     if not (args.neck or args.classifier):
-        model = build_backbone(cfg.model.backbone, args.checkpoint, args.trust_checkpoint)
+        model = init_model(cfg.model.backbone, args.checkpoint, trusted=args.trust_checkpoint)
         return model, model, [f'out{i}' for i in model.out_indices], f'{name}_backbone'
-    full = build_full_model(cfg, args.checkpoint, args.trust_checkpoint)
+    full = init_model(cfg, args.checkpoint, trusted=args.trust_checkpoint)
     if args.classifier:
         from mmpretrain.models import ImageClassifier
         if not isinstance(full, ImageClassifier):
