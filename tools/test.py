@@ -60,7 +60,8 @@ def build_config(args):
     """The config with the flags applied: the checkpoint to load, the opt-ins, pictures."""
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg = load_tool_config(args)
+    cfg = load_tool_config(args.config, args.launcher, args.data_root, args.cfg_options,
+                           args.work_dir)
     cfg.load_from = (TRUSTED_PREFIX if args.trust_checkpoint else '') + args.checkpoint
     cfg.resume = False
     if args.allow_partial_load:

@@ -45,7 +45,8 @@ def parse_args():
 
 
 def build_config(args):
-    cfg = load_tool_config(args)
+    cfg = load_tool_config(args.config, args.launcher, args.data_root, args.cfg_options,
+                           args.work_dir)
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'

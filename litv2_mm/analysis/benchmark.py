@@ -7,7 +7,6 @@ Peak memory is measured per model in a fresh subprocess: on CUDA the allocator's
 ``max_memory_allocated`` (weights, input, activations); on the CPU the growth of the
 process's peak resident memory over its resident memory just before the model was built.
 """
-import argparse
 import contextlib
 import json
 import os
@@ -60,16 +59,6 @@ class Result:
 
     def imgs_per_s(self, batch):
         return batch / statistics.median(self.times)
-
-
-def int_at_least(minimum):
-    """argparse type: an int >= ``minimum``, with an error message naming the bound."""
-    def parse(value):
-        n = int(value)
-        if n < minimum:
-            raise argparse.ArgumentTypeError(f'must be an integer >= {minimum}, got {value}')
-        return n
-    return parse
 
 
 def _tensors(out):

@@ -1,4 +1,4 @@
-"""Config helpers shared by the tools: they only turn command-line flags into config changes."""
+"""Config changes shared by the tools (which only turn their flags into these)."""
 
 from ..datasets.checks import leaf_datasets
 
@@ -35,23 +35,22 @@ def set_data_root(cfg, data_root):
     return cfg
 
 
-def load_tool_config(args):
-    """The config that tools/train.py and tools/test.py run: the file, ``--data-root``,
-    ``--cfg-options``, ``--launcher`` and the work dir (``--work-dir`` or
-    ``work_dirs/<config name>``)."""
+def load_tool_config(config, launcher='none', data_root=None, cfg_options=None, work_dir=None):
+    """The config that tools/train.py and tools/test.py run: the file ``config`` with
+    ``launcher``, every dataset and evaluator rebased onto ``data_root`` (if given),
+    ``cfg_options`` (dict) merged in, and the work dir: ``work_dir``, else the config's,
+    else ``work_dirs/<config name>``."""
     import os.path as osp
 
-    from mmengine.config import Config
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
+    from .inference import load_config
+    cfg = load_config(config)
+    cfg.launcher = launcher
+    if data_root:
+        set_data_root(cfg, data_root)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir:
+        cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     return cfg

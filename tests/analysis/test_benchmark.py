@@ -52,6 +52,16 @@ def test_compare_rejects_a_bad_spec(capsys, load_tool):
     assert "implementation must be one of" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('argv,message', [(['--batch', '0'], '--batch must be an integer >= 1'),
+                                          (['--warmup', '-1'], '--warmup must be an integer >= 0'),
+                                          (['--shape', '0', '4'], '--shape takes H W')])
+def test_bad_numbers_are_named(capsys, load_tool, argv, message):
+    tool = load_tool('analysis/benchmark')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--arch', 'litv2_s', *argv])
+    assert message in capsys.readouterr().err
+
+
 def test_cpu_peak_memory_is_positive():
     peak = measure_peak_memory('litv2_s', Settings(batch=1, shape=(32, 32)))
     assert peak > 0

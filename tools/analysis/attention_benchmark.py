@@ -22,21 +22,21 @@ import statistics
 import torch
 
 from litv2_mm.analysis.attention_variants import PAPER_FIG6_FLOPS, comparison_layers
-from litv2_mm.analysis.benchmark import int_at_least, machine_info, time_interleaved
+from litv2_mm.analysis.benchmark import machine_info, time_interleaved
 from litv2_mm.analysis.time_breakdown import TITLE, floor, format_breakdown, time_by_kind
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Throughput and FLOPs of one attention layer (the paper's Fig. 6)")
-    parser.add_argument('--batch', type=int_at_least(1), default=64, help='images per iteration')
-    parser.add_argument('--tokens', type=int_at_least(1), default=14,
+    parser.add_argument('--batch', type=int, default=64, help='images per iteration')
+    parser.add_argument('--tokens', type=int, default=14,
                         help='map side: tokens x tokens (default 14)')
-    parser.add_argument('--dim', type=int_at_least(1), default=768, help='channels')
-    parser.add_argument('--heads', type=int_at_least(1), default=12, help='attention heads')
-    parser.add_argument('--runs', type=int_at_least(1), default=30,
+    parser.add_argument('--dim', type=int, default=768, help='channels')
+    parser.add_argument('--heads', type=int, default=12, help='attention heads')
+    parser.add_argument('--runs', type=int, default=30,
                         help='timed iterations per layer')
-    parser.add_argument('--warmup', type=int_at_least(0), default=10,
+    parser.add_argument('--warmup', type=int, default=10,
                         help='warm-up iterations per layer')
     parser.add_argument('--devices', nargs='+', choices=('cpu', 'cuda'),
                         help='where to time (default: cpu, and cuda when available)')
@@ -46,6 +46,10 @@ def parse_args(argv=None):
     parser.add_argument('--no-breakdown', action='store_true',
                         help='skip the CPU time breakdown (a profiled pass over every layer)')
     args = parser.parse_args(argv)
+    for flag, minimum in dict(batch=1, tokens=1, dim=1, heads=1, runs=1, warmup=0).items():
+        value = getattr(args, flag)
+        if value is not None and value < minimum:
+            parser.error(f'--{flag} must be an integer >= {minimum}, got {value}')
     if args.dim % args.heads:
         parser.error(f'--heads {args.heads} must divide --dim {args.dim}')
     if args.devices is None:

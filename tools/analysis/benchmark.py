@@ -30,8 +30,8 @@ import argparse
 import torch
 from mmengine.config import DictAction
 
-from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, int_at_least,
-                                         machine_info, run_benchmark)
+from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, machine_info,
+                                         run_benchmark)
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES,
                                            parse_spec, spec_kind)
 from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
@@ -51,14 +51,14 @@ def parse_args(argv=None):
     parser.add_argument('--compare', nargs='*', metavar='SPEC',
                         help='models side by side, timed in interleaved rounds (no SPEC: '
                              + ', '.join(DEFAULT_COMPARE) + ')')
-    parser.add_argument('--batch', type=int_at_least(1),
+    parser.add_argument('--batch', type=int,
                         help='images per iteration (default 64; detectors / segmentors 1)')
-    parser.add_argument('--shape', type=int_at_least(1), nargs='+', metavar='N',
+    parser.add_argument('--shape', type=int, nargs='+', metavar='N',
                         help='input H W, or one size for a square (default by model kind: '
                              '224 224, detectors 800 1280, segmentors 512 512)')
-    parser.add_argument('--runs', type=int_at_least(1), default=30,
+    parser.add_argument('--runs', type=int, default=30,
                         help='timed iterations per model')
-    parser.add_argument('--warmup', type=int_at_least(0),
+    parser.add_argument('--warmup', type=int,
                         help='warm-up iterations per model (default 50 on CUDA, 5 on CPU)')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--dtype', choices=['fp32', *sorted(AMP_DTYPES)], nargs='+',
@@ -81,11 +81,15 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of config models, key=value')
     args = parser.parse_args(argv)
+    for flag, minimum in dict(batch=1, runs=1, warmup=0).items():
+        value = getattr(args, flag)
+        if value is not None and value < minimum:
+            parser.error(f'--{flag} must be an integer >= {minimum}, got {value}')
     given = [args.config is not None, args.arch is not None, args.compare is not None]
     if sum(given) != 1:
         parser.error('give exactly one of CONFIG, --arch or --compare')
-    if args.shape is not None and len(args.shape) not in (1, 2):
-        parser.error(f'--shape takes H W or one size, got {args.shape}')
+    if args.shape is not None and (len(args.shape) not in (1, 2) or min(args.shape) < 1):
+        parser.error(f'--shape takes H W or one size (integers >= 1), got {args.shape}')
     if args.breakdown and args.device != 'cpu':
         parser.error('--breakdown profiles CPU ops: it needs --device cpu')
     if args.device == 'cuda' and not torch.cuda.is_available():
