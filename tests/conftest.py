@@ -78,6 +78,22 @@ def run_tool():
 
 
 @pytest.fixture(scope='session')
+def arch_model():
+    """``arch_model('small')`` -> a LITv2 of that arch (random init, seed 0) in eval mode,
+    built once per session: tests that only run it must not change it."""
+    from litv2_mm.models import LITv2
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            torch.manual_seed(0)
+            cache[arch] = LITv2(arch=arch).eval()
+        return cache[arch]
+
+    return get
+
+
+@pytest.fixture(scope='session')
 def run_library_tool():
     """Run ``python <lib>/.mim/tools/<script> args`` (mmdet's, mmseg's or mmpretrain's own
     tools, shipped in their packages) from ``cwd`` with this environment as it is; fails the

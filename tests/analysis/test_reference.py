@@ -6,7 +6,8 @@ import torch
 from litv2_mm.analysis.reference import ReferenceLITv2, reference_litv2
 from litv2_mm.models import LITv2
 
-TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+from helpers import TINY
+
 
 
 def test_one_state_dict_loads_into_both():

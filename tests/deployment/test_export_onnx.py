@@ -10,10 +10,11 @@ from litv2_mm.apis import init_model
 from litv2_mm.deployment import (ClassifierLogits, compare_with_onnxruntime, export_onnx,
                                  trace_size)
 
+from helpers import TINY
+
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
 # (B, 3, H, W): 64 x 64 pads nothing; 90 x 70 pads the stem (90 % 4) and HiLo's stage-3 map
 # (23 x 18 tokens -> 5 x 4 in stage 3, window 2), with another batch size than the trace.
 SHAPES = [(2, 3, 64, 64), (1, 3, 90, 70)]

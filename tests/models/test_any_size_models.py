@@ -7,8 +7,8 @@ import torch
 
 from litv2_mm.apis import init_model, load_config
 
-TINY = dict(embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
-WIDTHS = [16, 32, 64, 128]
+from helpers import TINY, TINY_WIDTHS as WIDTHS
+
 
 
 def build(repo_root, name):

@@ -8,13 +8,7 @@ from litv2_mm.models import ConvFFN, HiLoAttention, LITv2
 from litv2_mm.models import cpu_inference
 from litv2_mm.models.convffn import DepthwiseConv
 
-TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
-
-
-def assert_rel_close(a, b, tol=1e-5, msg=''):
-    """max |a - b| within ``tol`` of max |b|."""
-    err = (a - b).abs().max().item() / max(b.abs().max().item(), 1e-12)
-    assert err <= tol, f'{msg}: relative difference {err:.2e} > {tol:.0e}'
+from helpers import TINY, assert_rel_close
 
 
 def random_ffn_and_norm(dim=8, hidden=32):

@@ -5,21 +5,13 @@ import torch
 from litv2_mm.analysis.reference import reference_litv2
 from litv2_mm.models import LITv2
 
-TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+from helpers import TINY, assert_rel_close, expected_hw
 
-
-def expected_hw(H, W):
-    h, w = -(-H // 4), -(-W // 4)
-    sizes = []
-    for _ in range(4):
-        sizes.append((h, w))
-        h, w = max(h // 2, 1), max(w // 2, 1)
-    return sizes
 
 
 @pytest.mark.parametrize('arch', ['small', 'medium', 'base'])
-def test_every_arch_at_224(arch):
-    model = LITv2(arch=arch).eval()
+def test_every_arch_at_224(arch, arch_model):
+    model = arch_model(arch)
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 224, 224))
     C = model.embed_dims
@@ -29,8 +21,8 @@ def test_every_arch_at_224(arch):
 @pytest.mark.parametrize('arch', ['small', 'medium', 'base'])
 @pytest.mark.parametrize('size', [(512, 512), (511, 511), (112, 137), (33, 47), (250, 330),
                                   (7, 5), (4, 4), (3, 2), (1, 1)])
-def test_every_arch_any_size(arch, size):
-    model = LITv2(arch=arch).eval()
+def test_every_arch_any_size(arch, size, arch_model):
+    model = arch_model(arch)
     with torch.no_grad():
         outs = model(torch.randn(1, 3, *size))
     assert [tuple(o.shape[2:]) for o in outs] == expected_hw(*size)
@@ -46,8 +38,8 @@ def test_alpha_and_window(alpha, ws):
     assert [tuple(o.shape[2:]) for o in outs] == expected_hw(61, 45)
 
 
-def test_published_parameter_count_of_litv2_s():
-    model = LITv2(arch='small')
+def test_published_parameter_count_of_litv2_s(arch_model):
+    model = arch_model('small')
     assert sum(p.numel() for p in model.parameters()) == 27_076_152
 
 
@@ -100,12 +92,6 @@ def test_with_cp_gives_identical_outputs_and_gradients():
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=1e-7, msg=name)
 
 
-def assert_rel_close(a, b, tol, msg=''):
-    """max |a - b| within ``tol`` of max |b| (fp32 relative agreement over a tensor)."""
-    err = (a - b).abs().max().item() / max(b.abs().max().item(), 1e-12)
-    assert err <= tol, f'{msg}: relative difference {err:.2e} > {tol:.0e}'
-
-
 @pytest.mark.parametrize('size', [(96, 80), (61, 45)])
 def test_backbone_equals_the_reference_with_gradients(size):
     """The authors' formulation (litv2_mm/analysis/reference.py) with the same weights."""
@@ -144,7 +130,6 @@ def test_backbone_equals_the_reference_with_gradients(size):
     (dict(out_indices=(0, 4)), 'out_indices'),
     (dict(frozen_stages=5), 'frozen_stages'),
     (dict(drop_path_rate=1.0), 'drop_path_rate'),
-    (dict(impl='fast'), 'impl'),  # the argument is gone: one implementation
 ])
 def test_bad_arguments_are_named(kwargs, word):
     kwargs.setdefault('arch', TINY)

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from litv2_mm.models import HiLoAttention, LITv2
-from test_litv2 import expected_hw  # the same rule as the shape tests
+
+from helpers import expected_hw
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

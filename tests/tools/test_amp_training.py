@@ -15,7 +15,8 @@ import torch
 from litv2_mm.engine.amp import has_amp_accelerator
 from litv2_mm.models.cpu_inference import native_bf16
 
-pytestmark = pytest.mark.skipif(has_amp_accelerator(), reason='tests the CPU-only --amp path')
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(has_amp_accelerator(), reason='tests the CPU-only --amp path')]
 
 SHRINK = """
 model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.1),

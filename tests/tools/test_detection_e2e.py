@@ -8,6 +8,9 @@ import os.path as osp
 import re
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 
 ITERS = 160
 RETINANET_SHORT = f"""

@@ -2,6 +2,9 @@
 import os
 import subprocess
 
+import pytest
+pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
+
 DIST_CFG = """
 model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
              neck=dict(in_channels=tiny_widths))

@@ -10,6 +10,8 @@ import re
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
+
 SHRINK = {
     'mmdet': ("retinanet/litv2_s_1x_synthetic.py", """
 model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.1),

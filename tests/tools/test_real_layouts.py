@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
+
 # Detection heads after one iteration score below the configs' test thresholds (RetinaNet's
 # classifier starts at the focal-loss prior 0.01 < 0.05; Mask R-CNN's at the warm-up lr
 # depends on the initialisation): a threshold of 0 keeps detections, so that the metric is

@@ -12,6 +12,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
+
 ITERS = 120
 SEM_FPN_SHORT = f"""
 model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
