@@ -12,7 +12,8 @@ setup(
     name='litv2_mm',
     version=version['__version__'],
     description='LITv2 and HiLo attention for mmdetection, mmsegmentation and mmpretrain',
-    long_description=open(osp.join(here, 'README.md')).read() if osp.exists(osp.join(here, 'README.md')) else '',
+    long_description=(open(osp.join(here, 'README.md')).read()
+                      if osp.exists(osp.join(here, 'README.md')) else ''),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['litv2_mm', 'litv2_mm.*']),
     python_requires='>=3.10',

@@ -1,5 +1,6 @@
-# UperNet with LITv2-S (configs/upernet/litv2_s_512x512_160k_ade20k.py) from scratch on the embedded synthetic
-# ADE20K-format set on a CPU (settings in configs/_base_/synthetic_ade_cpu.py).
+# UperNet with LITv2-S (configs/upernet/litv2_s_512x512_160k_ade20k.py) from scratch on the
+# embedded synthetic ADE20K-format set on a CPU (settings in
+# configs/_base_/synthetic_ade_cpu.py).
 _base_ = ['./litv2_s_512x512_160k_ade20k.py', '../_base_/synthetic_ade_cpu.py']
 model = dict(
     data_preprocessor=dict(size={{_base_.synthetic_crop_size}}),

@@ -125,7 +125,8 @@ class HiLoAttention(nn.Module):
         return torch.cat((self.hifi(qkv), self.lofi(x, q)), dim=-1)
 
     def hifi(self, qkv):
-        """Attention inside every s x s window. qkv: (B, Hp, Wp, 3 * h_dim) -> (B, Hp, Wp, h_dim)."""
+        """Attention inside every s x s window.
+        qkv: (B, Hp, Wp, 3 * h_dim) -> (B, Hp, Wp, h_dim)."""
         B, Hp, Wp, _ = qkv.shape
         s, heads, hd = self.ws, self.h_heads, self.head_dim
         qkv = qkv.reshape(B, Hp // s, s, Wp // s, s, 3, heads, hd)

@@ -125,9 +125,12 @@ class LITv2(BaseModule):
     """
 
     arch_zoo = {
-        **dict.fromkeys(['s', 'small'], dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))),
-        **dict.fromkeys(['m', 'medium'], dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))),
-        **dict.fromkeys(['b', 'base'], dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))),
+        **dict.fromkeys(['s', 'small'], dict(embed_dims=96, depths=(2, 2, 6, 2),
+                                             num_heads=(3, 6, 12, 24))),
+        **dict.fromkeys(['m', 'medium'], dict(embed_dims=96, depths=(2, 2, 18, 2),
+                                              num_heads=(3, 6, 12, 24))),
+        **dict.fromkeys(['b', 'base'], dict(embed_dims=128, depths=(2, 2, 18, 2),
+                                            num_heads=(4, 8, 16, 32))),
     }
 
     def __init__(self, arch='small', in_channels=3, alpha=0.9, local_ws=(0, 0, 2, 1), mlp_ratio=4.,
@@ -196,7 +199,8 @@ class LITv2(BaseModule):
             raise ValueError(f'LITv2: in_channels must be a positive int, got {in_channels!r}')
         if not 0. <= float(alpha) <= 1.:
             raise ValueError(f'LITv2: alpha must lie in [0, 1], got {alpha!r}')
-        if len(local_ws) != self.num_stages or any(not isinstance(s, int) or s < 0 for s in local_ws):
+        if len(local_ws) != self.num_stages or any(not isinstance(s, int) or s < 0
+                                                   for s in local_ws):
             raise ValueError(f'LITv2: local_ws needs {self.num_stages} ints >= 0 '
                              f'(0 = no attention, 1 = plain MSA), got {local_ws!r}')
         for i, heads in enumerate(self.num_heads):

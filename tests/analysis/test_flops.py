@@ -79,5 +79,6 @@ def test_get_flops_tool_prints_both_counts(capsys, load_tool):
     out = capsys.readouterr().out
     assert "| part | authors' count | complete count |" in out
     assert '| **total** |' in out and 'input (1, 3, 64, 64)' in out
-    assert params == 27_076_152  # LITv2-S with its three output norms (the authors' detection backbone)
+    # LITv2-S with its three output norms (the authors' detection backbone)
+    assert params == 27_076_152
     assert counts['complete count'].total > counts["authors' count"].total

@@ -32,7 +32,8 @@ def test_zero_offsets_equal_a_plain_strided_conv():
     x = torch.randn(1, 4, 6, 6)
     w, b = torch.randn(8, 4, 2, 2), torch.randn(8)
     out = deform_conv2x2_s2(x, torch.zeros(1, 8, 3, 3), w, b)
-    torch.testing.assert_close(out, torch.nn.functional.conv2d(x, w, b, stride=2), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, torch.nn.functional.conv2d(x, w, b, stride=2),
+                               rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('H,W,Ho,Wo', [(63, 83, 31, 41), (1, 1, 1, 1), (1, 7, 1, 3), (2, 2, 1, 1)])

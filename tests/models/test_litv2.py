@@ -15,7 +15,8 @@ def test_every_arch_at_224(arch, arch_model):
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 224, 224))
     C = model.embed_dims
-    assert [o.shape for o in outs] == [(1, C * 2 ** i, 56 // 2 ** i, 56 // 2 ** i) for i in range(4)]
+    assert [o.shape for o in outs] == [(1, C * 2 ** i, 56 // 2 ** i, 56 // 2 ** i)
+                                       for i in range(4)]
 
 
 @pytest.mark.parametrize('arch', ['small', 'medium', 'base'])

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 
 ITERS = 160
 RETINANET_SHORT = f"""
-model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.), neck=dict(in_channels=tiny_widths))
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             neck=dict(in_channels=tiny_widths))
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 train_dataloader = dict(batch_size=4)
 train_cfg = dict(max_iters={ITERS}, val_interval={ITERS})

@@ -15,7 +15,8 @@ def test_losses_and_evaluations(tmp_path, load_tool):
     tool = load_tool('analysis/plot_training')
     scalars = tmp_path / '20261201_000000' / 'vis_data' / 'scalars.json'
     write_scalars(scalars, [
-        dict(loss=3.0, loss_cls=2.0, iter=10, step=10), dict(loss=2.0, loss_cls=1.5, iter=20, step=20),
+        dict(loss=3.0, loss_cls=2.0, iter=10, step=10),
+        dict(loss=2.0, loss_cls=1.5, iter=20, step=20),
         {'coco/bbox_mAP': 0.1, 'step': 0},
         dict(loss=1.0, loss_cls=0.5, iter=30, step=30), {'coco/bbox_mAP': 0.3, 'step': 0}])
     assert tool.find_scalars(str(tmp_path)) == str(scalars)

@@ -74,7 +74,8 @@ def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_r
     from mmseg.registry import DATASETS, MODELS
     model = MODELS.build(cfg.model)
     model.init_weights()
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', reduce_zero_label=True),
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', reduce_zero_label=True),
                 dict(type='RandomCrop', crop_size=(64, 64)), dict(type='PackSegInputs')]
     dataset = DATASETS.build(dict(
         type='ADE20KDataset', data_root=ade_root, pipeline=pipeline,
