@@ -48,11 +48,11 @@ def prepare_cpu_distributed(cfg):
     dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
     backend = dist_cfg.get('backend', 'nccl')
     if backend != 'gloo':
-        raise ValueError(f"env_cfg.dist_cfg.backend={backend!r} needs GPUs; without CUDA pass "
-                         "--cfg-options env_cfg.dist_cfg.backend=gloo")
+        raise ValueError(f"env_cfg.dist_cfg.backend={backend!r} needs GPUs; without CUDA set "
+                         "env_cfg.dist_cfg.backend='gloo'")
     if cfg.launcher != 'pytorch':
-        raise ValueError(f'--launcher {cfg.launcher} without CUDA is not supported; on CPU '
-                         'nodes use torchrun (tools/dist_train.sh, --launcher pytorch)')
+        raise ValueError(f"launcher={cfg.launcher!r} without CUDA is not supported; on CPU "
+                         "nodes use torchrun (launcher='pytorch', as tools/dist_train.sh does)")
     replaced = _sync_bn_to_bn(cfg.model)
     if replaced:
         print_log(f'SyncBN needs GPUs: {replaced} SyncBN layer configs use BN on this CPU run',
