@@ -257,6 +257,28 @@ class LITv2(BaseModule):
                 m.init_weights()
         self._is_init = True
 
+    def get_layer_depth(self, param_name, prefix=''):
+        """(layer depth of ``param_name``, number of depths), the convention of mmpretrain's
+        ``LearningRateDecayOptimWrapperConstructor`` (as its Swin's): the patch embedding is
+        depth 0, block j of stage i is ``sum(depths[:i]) + j + 1``, a stage's token merging
+        and output norm share the depth of its last block, and everything else (or a name
+        without ``prefix``: necks, heads) is the last depth, ``sum(depths) + 1``."""
+        num_layers = sum(self.depths) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        parts = name.split('.')
+        if parts[0] == 'patch_embed':
+            return 0, num_layers
+        if parts[0] == 'layers':
+            stage = int(parts[1])
+            if parts[2] == 'blocks':
+                return sum(self.depths[:stage]) + int(parts[3]) + 1, num_layers
+            return sum(self.depths[:stage + 1]), num_layers  # the token merging
+        if parts[0].startswith('norm') and parts[0][4:].isdigit():
+            return sum(self.depths[:int(parts[0][4:]) + 1]), num_layers
+        return num_layers - 1, num_layers
+
     def forward(self, x):
         """(B, in_channels, H, W), any H, W >= 1 -> tuple of (B, C_i, ceil(H/4)/2^i..., ...) maps
         for ``out_indices`` (stage i of an H x W image has ceil(H / 4) // 2**i rows, at least 1)."""

@@ -142,3 +142,36 @@ def test_bad_arguments_are_named(kwargs, word):
 def test_wrong_input_rank_or_channels(shape):
     with pytest.raises(ValueError, match='expects input of shape'):
         LITv2(arch=TINY)(torch.randn(*shape))
+
+
+def test_layer_depth_follows_the_forward_order(arch_model):
+    model = arch_model('small')  # depths (2, 2, 6, 2): 14 depths
+    depth = {name: model.get_layer_depth(name)[0] for name, _ in model.named_parameters()}
+    assert {model.get_layer_depth(n)[1] for n in depth} == {14}
+    assert depth['patch_embed.proj.weight'] == 0
+    assert depth['layers.0.blocks.0.norm2.weight'] == 1
+    assert depth['layers.2.blocks.5.attn.l_q.weight'] == 2 + 2 + 5 + 1
+    assert depth['layers.0.downsample.dconv.weight'] == 2  # with stage 1's last block
+    assert depth['norm3.weight'] == 12
+    assert model.get_layer_depth('head.fc.weight', 'backbone.') == (13, 14)
+    assert model.get_layer_depth('backbone.patch_embed.norm.bias', 'backbone.') == (0, 14)
+    # the stem and the stages are registered in forward order (the output norms after them)
+    ordered = [d for n, d in depth.items() if n.startswith(('patch_embed.', 'layers.'))]
+    assert ordered == sorted(ordered)
+
+
+def test_mmpretrain_layer_decay_gives_every_depth_its_rate():
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from litv2_mm.apis import init_model
+    model = init_model('configs/classification/litv2_s_synthetic.py')
+    cfg = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+               constructor='LearningRateDecayOptimWrapperConstructor',
+               paramwise_cfg=dict(layer_decay_rate=0.5))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        wrapper = build_optim_wrapper(model, cfg)
+    lr = {g['param_name']: g['lr'] for g in wrapper.optimizer.param_groups}
+    assert lr['backbone.patch_embed.proj.weight'] == pytest.approx(1e-3 * 0.5 ** 13)
+    assert lr['backbone.layers.3.blocks.1.mlp.fc2.weight'] == pytest.approx(1e-3 * 0.5 ** 1)
+    assert lr['head.fc.weight'] == pytest.approx(1e-3)
