@@ -9,7 +9,6 @@ from litv2_mm.models import LITv2
 from helpers import TINY
 
 
-
 def test_one_state_dict_loads_into_both():
     model = LITv2(arch=TINY, out_indices=(1, 3), local_ws=(0, 0, 3, 1), alpha=0.5)
     reference = reference_litv2(model)

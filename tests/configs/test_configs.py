@@ -101,6 +101,7 @@ def test_same_snippet_builds_under_every_scope(scope):
     registry = {'mmdet': 'mmdet.registry', 'mmseg': 'mmseg.registry',
                 'mmpretrain': 'mmpretrain.registry'}[scope]
     import importlib
+
     import litv2_mm  # noqa: F401  (what custom_imports does)
     backbone = importlib.import_module(registry).MODELS.build(cfg.backbone)
     assert type(backbone).__name__ == 'LITv2'

@@ -25,8 +25,8 @@ def test_config_declares_the_whole_run(path):
 
 
 def test_runtime_pieces_are_registered_by_the_import():
-    from mmengine.registry import HOOKS, LOOPS, RUNNERS
     from mmengine.fileio.backends import backends
+    from mmengine.registry import HOOKS, LOOPS, RUNNERS
 
     import litv2_mm  # noqa: F401
     assert RUNNERS.get('LITv2Runner') and LOOPS.get('ResumableIterBasedTrainLoop')

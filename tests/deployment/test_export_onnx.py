@@ -7,8 +7,7 @@ import torch
 from mmengine.config import Config
 
 from litv2_mm.apis import init_model
-from litv2_mm.deployment import (ClassifierLogits, compare_with_onnxruntime, export_onnx,
-                                 trace_size)
+from litv2_mm.deployment import ClassifierLogits, compare_with_onnxruntime, export_onnx, trace_size
 
 from helpers import TINY
 

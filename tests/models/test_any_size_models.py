@@ -7,8 +7,8 @@ import torch
 
 from litv2_mm.apis import init_model, load_config
 
-from helpers import TINY, TINY_WIDTHS as WIDTHS
-
+from helpers import TINY
+from helpers import TINY_WIDTHS as WIDTHS
 
 
 def build(repo_root, name):

@@ -4,8 +4,7 @@ and residual; they apply where :func:`compute_dtype` says so and can be switched
 import pytest
 import torch
 
-from litv2_mm.models import ConvFFN, HiLoAttention, LITv2
-from litv2_mm.models import cpu_inference
+from litv2_mm.models import ConvFFN, HiLoAttention, LITv2, cpu_inference
 from litv2_mm.models.convffn import DepthwiseConv
 
 from helpers import TINY, assert_rel_close

@@ -8,7 +8,6 @@ from litv2_mm.models import LITv2
 from helpers import TINY, assert_rel_close, expected_hw
 
 
-
 @pytest.mark.parametrize('arch', ['small', 'medium', 'base'])
 def test_every_arch_at_224(arch, arch_model):
     model = arch_model(arch)

@@ -3,6 +3,7 @@ import os
 import subprocess
 
 import pytest
+
 pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 
 DIST_CFG = """

@@ -32,8 +32,8 @@ from mmengine.config import DictAction
 
 from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, machine_info,
                                          run_benchmark)
-from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES,
-                                           parse_spec, spec_kind)
+from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, parse_spec,
+                                           spec_kind)
 from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
 from litv2_mm.models.cpu_inference import native_bf16
 

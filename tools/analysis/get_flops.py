@@ -22,8 +22,7 @@ import torch
 from mmengine.config import DictAction
 
 from litv2_mm.analysis.flops import authors_count, complete_count
-from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_SHAPES, build_model,
-                                           count_parameters)
+from litv2_mm.analysis.model_specs import ARCH_SPECS, DEFAULT_SHAPES, build_model, count_parameters
 
 
 def parse_args(argv=None):

@@ -21,8 +21,8 @@ import torch
 from mmengine.config import DictAction
 
 from litv2_mm.apis import init_model, load_config
-from litv2_mm.deployment import (OPSET, BackboneNeck, ClassifierLogits,
-                                 compare_with_onnxruntime, export_onnx, trace_size)
+from litv2_mm.deployment import (OPSET, BackboneNeck, ClassifierLogits, compare_with_onnxruntime,
+                                 export_onnx, trace_size)
 
 
 def parse_shape(text):
