@@ -27,7 +27,7 @@ STACK_PINS=(
   mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
   "pycocotools>=2.0.7" ftfy regex "numpy>=1.24,<2.4" "setuptools>=77.0.3,<81"
   "matplotlib>=3.7" "scipy>=1.10" "shapely>=2.0" "terminaltables>=3.1"
-  "onnx>=1.16" "onnxruntime>=1.18" "pytest>=7" "hypothesis>=6" "ruff>=0.6"
+  "onnx>=1.16" "onnxruntime>=1.18" "pytest>=7" "hypothesis>=6" "ruff>=0.6" "isort>=5.12"
 )
 SIGNATURE="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py" 2>/dev/null | sha256sum | cut -c1-16)"
 
