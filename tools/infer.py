@@ -13,18 +13,15 @@ on a GPU, the backbone and neck in bf16 on a CPU with native bf16 (fp32, with a 
 one without).
 """
 import argparse
-import glob
 import os.path as osp
 from contextlib import nullcontext
 
 import mmcv
 from mmengine.config import Config
 
-from litv2_mm.datasets import ImageFileError, check_image_file
-from litv2_mm.engine import check_state_dict_fits, inference_autocast
-from litv2_mm.utils import TRUSTED_PREFIX, load_checkpoint_file
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+from litv2_mm.datasets import ImageFileError, check_image_file, list_images
+from litv2_mm.engine import inference_autocast
+from litv2_mm.utils import TRUSTED_PREFIX, check_state_dict_fits, load_checkpoint_file
 
 
 def parse_args():
@@ -47,13 +44,7 @@ def parse_args():
 
 def check_inputs(inputs):
     """The image files to run on; each must exist and decode (else the file is named)."""
-    if osp.isdir(inputs):
-        files = sorted(f for f in glob.glob(osp.join(inputs, '*'))
-                       if f.lower().endswith(IMAGE_SUFFIXES))
-        if not files:
-            raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {inputs}')
-    else:
-        files = [inputs]
+    files = list_images(inputs, recursive=False) if osp.isdir(inputs) else [inputs]
     for path in files:
         check_image_file(path)
         if mmcv.imread(path) is None:
@@ -80,8 +71,8 @@ def main():
         kwargs = {}
     else:
         raise ValueError(f'{args.config}: default_scope {scope!r} is neither mmdet nor mmseg')
-    check_state_dict_fits(inferencer.model, ckpt.get('state_dict', ckpt),
-                          f'checkpoint {args.checkpoint}', allow_partial=args.allow_partial_load)
+    check_state_dict_fits(inferencer.model, ckpt, f'checkpoint {args.checkpoint}',
+                          allow_partial=args.allow_partial_load)
     device_type = next(inferencer.model.parameters()).device.type
     with inference_autocast(inferencer.model, device_type) if args.amp else nullcontext():
         inferencer(images, out_dir=args.out_dir, **kwargs)

@@ -21,13 +21,15 @@ $PY tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
   --cfg-options val_evaluator.classwise=True test_evaluator.classwise=True "$@"
 echo "[demo] finished in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"
 $PY - "$WORK_DIR" <<'PYEOF'
-import glob, json, os, sys
-logs = sorted(glob.glob(os.path.join(sys.argv[1], '*', 'vis_data', 'scalars.json')))
-final = [json.loads(line) for line in open(logs[-1]) if 'coco/bbox_mAP' in line][-1]
+import glob, os, sys
+sys.path.insert(0, 'tools/analysis')
+from plot_training import find_scalars, read_scalars
+scalars = find_scalars(sys.argv[1])
+keys = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
+evals = read_scalars(scalars, keys)[1]
 print('[demo] final evaluation: ' + ', '.join(
-    f'{k.split("/")[1]} {v:.3f}' for k, v in final.items()
-    if k in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')))
-run = os.path.dirname(os.path.dirname(logs[-1]))
+    f'{k.split("/")[1]} {points[-1][1]:.3f}' for k, points in evals.items()))
+run = os.path.dirname(os.path.dirname(scalars))
 pictures = sorted(glob.glob(os.path.join(run, 'vis_data', 'vis_image', '*.png')))
 print(f'[demo] {len(pictures)} pictures of predictions (boxes and masks) on validation '
       f'images: {os.path.join(run, "vis_data", "vis_image")}/')

@@ -1,9 +1,8 @@
 """Analysis helpers (HiLo branch spectra: ``litv2_mm.analysis.spectrum``)."""
-from .spectrum import (capture_branches, default_layers, fft_magnitude, mean_spectra,
-                       plot_radial_profiles, plot_spectrum_grid, radial_profile)
+from .spectrum import capture_branches, default_layers, fft_magnitude, mean_spectra, radial_profile
 
 __all__ = ['capture_branches', 'default_layers', 'fft_magnitude', 'mean_spectra',
-           'plot_radial_profiles', 'plot_spectrum_grid', 'radial_profile']
+           'radial_profile']
 
 # FLOPs counting, benchmarks, the reference (authors' formulation) and the attention layers
 # HiLo is compared against.

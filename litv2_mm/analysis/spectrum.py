@@ -1,68 +1,16 @@
 """Frequency analysis of HiLo's two branches (the paper's Figure 5).
 
 Capture the Hi-Fi and Lo-Fi outputs of chosen HiLo layers, take the 2-D FFT magnitude of
-every channel (low frequencies in the centre), average it over images, reduce it to a
-radial profile, and draw both.
+every channel (low frequencies in the centre), average it over images and reduce it to a
+radial profile. (Images as a config reads them: :mod:`litv2_mm.datasets.images`; the plots:
+``tools/analysis/spectrum.py``.)
 """
 import contextlib
-import math
-import os.path as osp
 import re
-from pathlib import Path
 
-import numpy as np
 import torch
 
 BRANCHES = ('hifi', 'lofi')
-BRANCH_LABELS = {'hifi': 'Hi-Fi', 'lofi': 'Lo-Fi'}
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def list_images(folder, limit=None):
-    """Sorted image files under ``folder`` (recursively), at most ``limit`` of them."""
-    files = sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f'no images ({", ".join(IMAGE_SUFFIXES)}) under {folder}')
-    return files[:limit]
-
-
-def dataset_image_dir(cfg):
-    """Image folder of the config's test (else val) dataset: ``data_root`` joined with the
-    image prefix (mmdet ``data_prefix.img``, mmseg ``data_prefix.img_path``, mmpretrain a
-    ``data_prefix`` string or the ``split`` name)."""
-    for key in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(key) or {}).get('dataset')
-        while dataset is not None and 'dataset' in dataset:  # RepeatDataset & co.
-            dataset = dataset['dataset']
-        if not dataset:
-            continue
-        prefix = dataset.get('data_prefix') or dataset.get('split') or ''
-        if isinstance(prefix, dict):
-            prefix = prefix.get('img', prefix.get('img_path', ''))
-        return osp.join(dataset.get('data_root') or '', prefix or '')
-    raise ValueError('the config has no test_dataloader or val_dataloader dataset')
-
-
-def normalisation(cfg):
-    """(mean, std, rgb) of the config's data preprocessor (``model.data_preprocessor``, or
-    mmpretrain's top-level ``data_preprocessor``): per-channel lists and whether the model
-    expects RGB (True) or BGR input; (0, 1, True) when the config does not say."""
-    pre = cfg.get('model', {}).get('data_preprocessor') or cfg.get('data_preprocessor') or {}
-    rgb = pre.get('bgr_to_rgb', pre.get('to_rgb', True))
-    return list(pre.get('mean') or [0.] * 3), list(pre.get('std') or [1.] * 3), bool(rgb)
-
-
-def load_images(paths, size, mean, std, rgb=True):
-    """Read, resize and normalise images. ``size`` (H, W) -> (N, 3, H, W) float32."""
-    from PIL import Image
-    batch = []
-    for path in paths:
-        with Image.open(path) as img:
-            array = np.asarray(img.convert('RGB').resize((size[1], size[0]), Image.BILINEAR),
-                               dtype=np.float32)
-        batch.append(array if rgb else array[..., ::-1])
-    images = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
-    return (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def parse_layer(spec):
@@ -175,57 +123,3 @@ def radial_profile(magnitude):
     total = torch.zeros(R + 1, dtype=values.dtype).index_add_(0, bins, values)
     count = torch.zeros(R + 1, dtype=values.dtype).index_add_(0, bins, torch.ones_like(values))
     return torch.arange(R + 1, dtype=values.dtype) / max(R, 1), total / count.clamp(min=1)
-
-
-def _figure(width, height):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def plot_spectrum_grid(spectra, path, num_channels=8, title=None, dpi=100):
-    """Save log-magnitude spectra of the first ``num_channels`` channels: two rows (Hi-Fi,
-    Lo-Fi) per layer. ``spectra``: ``{name: {branch: (C, H, W)}}`` (``mean_spectra``)."""
-    rows = [(name, branch) for name in spectra for branch in BRANCHES]
-    fig = _figure(1.2 * num_channels + 0.8, 1.3 * len(rows) + 0.6)
-    axes = fig.subplots(len(rows), num_channels, squeeze=False)
-    for r, (name, branch) in enumerate(rows):
-        spec = spectra[name][branch]
-        for c in range(num_channels):
-            ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c < spec.shape[0]:
-                ax.imshow(torch.log(spec[c] + 1e-6).numpy(), cmap='viridis')
-            else:
-                ax.set_axis_off()
-            if r == 0:
-                ax.set_title(f'ch {c}', fontsize=8)
-        axes[r][0].set_ylabel(f'{name}\n{BRANCH_LABELS[branch]}', fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-
-
-def plot_radial_profiles(spectra, path, title=None, dpi=100):
-    """Save mean magnitude vs. normalised radial frequency of both branches of every layer
-    on one plot (Hi-Fi solid, Lo-Fi dashed, one colour per layer)."""
-    fig = _figure(5.5, 3.8)
-    ax = fig.subplots()
-    for i, (name, branches) in enumerate(spectra.items()):
-        for branch, style in zip(BRANCHES, ('-', '--')):
-            freqs, profile = radial_profile(branches[branch])
-            ax.plot(freqs.numpy(), profile.numpy(), style, color=f'C{i % 10}', marker='.',
-                    label=f'{name} {BRANCH_LABELS[branch]}')
-    ax.set_yscale('log')
-    ax.set_xlabel('normalised radial frequency (1 = Nyquist)')
-    ax.set_ylabel('mean |FFT| (channels, images)')
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=max(1, math.ceil(len(spectra) / 4)))
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)

@@ -104,12 +104,6 @@ def check_dataloader_annotations(cfg, split):
                               config_name, f'{split}_evaluator')
 
 
-def check_annotation_files(cfg):
-    """:func:`check_dataloader_annotations` for the train, val and test splits of ``cfg``."""
-    for split in ('train', 'val', 'test'):
-        check_dataloader_annotations(cfg, split)
-
-
 _JPEG_START, _JPEG_END = b'\xff\xd8\xff', b'\xff\xd9'
 _PNG_START = b'\x89PNG\r\n\x1a\n'
 

@@ -1,10 +1,8 @@
 from .amp import (CPUAmpOptimWrapper, CPUAmpTestLoop, CPUAmpValLoop, autocast_features,
-                  cpu_amp_config, inference_amp_available, inference_amp_config,
-                  inference_autocast)
+                  cpu_amp_config, inference_amp_available, inference_amp_config, inference_autocast)
 from .atomic_backend import AtomicLocalBackend
 from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
-from .hooks import (CheckpointFitHook, CheckpointMismatchError, ExactResumeHook,
-                    check_state_dict_fits, get_rng_states, set_rng_states)
+from .hooks import CheckpointFitHook, ExactResumeHook
 from .loops import ResumableIterBasedTrainLoop
 from .runner import LITv2Runner
 from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
@@ -12,6 +10,5 @@ from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
 __all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUAmpOptimWrapper', 'CPUAmpTestLoop',
            'CPUAmpValLoop', 'autocast_features', 'cpu_amp_config', 'inference_amp_available',
            'inference_amp_config', 'inference_autocast', 'CPUDistributedDataParallel',
-           'CheckpointFitHook', 'CheckpointMismatchError', 'ExactResumeHook', 'LITv2Runner',
-           'ResumableIterBasedTrainLoop', 'allow_mmengine_checkpoints', 'check_state_dict_fits',
-           'get_rng_states', 'prepare_cpu_distributed', 'set_rng_states']
+           'CheckpointFitHook', 'ExactResumeHook', 'LITv2Runner', 'ResumableIterBasedTrainLoop',
+           'allow_mmengine_checkpoints', 'prepare_cpu_distributed']

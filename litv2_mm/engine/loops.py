@@ -6,10 +6,36 @@ from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
 from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterator
-from mmengine.runner.utils import calc_dynamic_intervals
 from torch.utils.data import DataLoader
 
-from .hooks import get_rng_states, set_rng_states
+from ..utils import get_rng_states, set_rng_states
+
+
+def infinite_iterator(dataloader, epoch=0):
+    """mmengine's infinite iterator over ``dataloader`` (the one ``IterBasedTrainLoop``
+    uses: at the end of the data it warns, sets the sampler's next epoch and starts again),
+    counting epochs from ``epoch``.
+
+    The one place litv2_mm uses mmengine internals (pinned by tests/engine/test_loops.py):
+    mmengine has no public way to start the iterator at another epoch than 0, and a run
+    resumed in epoch ``epoch`` of a finite sampler must set epoch ``epoch + 1`` next, as the
+    uninterrupted run does, so the private class's epoch counter ``_epoch`` is set.
+    """
+    iterator = _InfiniteDataloaderIterator(dataloader)
+    iterator._epoch = epoch
+    return iterator
+
+
+class _NotIterated:
+    """Stands in for the dataloader while ``IterBasedTrainLoop.__init__`` runs: that
+    ``__init__`` starts iterating its dataloader (worker processes start and prefetch
+    batches), which must wait until the resume point is known."""
+
+    def __init__(self, dataloader):
+        self.dataset = dataloader.dataset
+
+    def __iter__(self):
+        return iter(())
 
 
 class _ResumedBatchSampler:
@@ -72,23 +98,14 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
 
     def __init__(self, runner, dataloader, max_iters, val_begin=1, val_interval=1000,
                  dynamic_intervals=None):
-        # IterBasedTrainLoop.__init__ would start iterating the dataloader (workers prefetch
-        # batches); here the iterator is made in run(), once the resume point is known.
-        BaseLoop.__init__(self, runner, dataloader)
-        self._max_iters = int(max_iters)
-        if self._max_iters != max_iters or self._max_iters < 1:
+        if int(max_iters) != max_iters or max_iters < 1:
             raise ValueError(f'train_cfg.max_iters must be a positive int, got {max_iters!r}')
-        self._max_epochs = 1
-        self._epoch = 0
-        self._iter = 0
-        self.val_begin = val_begin
-        self.val_interval = val_interval
-        self.stop_training = False
-        if hasattr(self.dataloader.dataset, 'metainfo'):
-            self.runner.visualizer.dataset_meta = self.dataloader.dataset.metainfo
-        self.dataloader_iterator = None
-        self.dynamic_milestones, self.dynamic_intervals = calc_dynamic_intervals(
-            self.val_interval, dynamic_intervals)
+        BaseLoop.__init__(self, runner, dataloader)  # builds a dataloader config, as mmengine
+        built = self.dataloader
+        # The iterator is made in run(), once the resume point is known (see _NotIterated).
+        super().__init__(runner, _NotIterated(built), max_iters, val_begin=val_begin,
+                         val_interval=val_interval, dynamic_intervals=dynamic_intervals)
+        self.dataloader, self.dataloader_iterator = built, None
 
     def _start_iterator(self):
         """The dataloader iterator, positioned at batch ``self._iter`` (see the class doc);
@@ -108,8 +125,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
                 self.dataloader, _ResumedBatchSampler(batch_sampler, skipped))
             print_log(f'Resuming at iteration {self._iter}: sampler moved past the trained '
                       'batches without loading them', logger='current')
-        iterator = _InfiniteDataloaderIterator(self.dataloader)
-        iterator._epoch = epoch
+        iterator = infinite_iterator(self.dataloader, epoch)
         if self._iter and batch_sampler is None:
             print_log(f'{type(self.dataloader).__name__} has no batch sampler to position: '
                       f'loading the {self._iter} trained batches again to reach the resume '

@@ -40,13 +40,10 @@ class LITv2Runner(Runner):
         prepare_cpu_distributed(cfg)
         return super().from_cfg(cfg)
 
-    def build_dataloader(self, dataloader, seed=None, diff_rank_seed=False):
-        """Runner.build_dataloader with the checks above (an instance method: the loops call
-        it on the runner, and the checks need the config)."""
-        split = next((s for s in ('train', 'val', 'test')
-                      if dataloader is getattr(self, f'_{s}_dataloader', None)), None)
-        if split is not None:
-            check_dataloader_annotations(self.cfg, split)
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        """Runner.build_dataloader, then the pipelines of its dataset name the image they fail
+        on: :func:`~litv2_mm.datasets.check_pipelines`."""
         dataloader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
         check_pipelines(dataloader.dataset)
         return dataloader
@@ -56,11 +53,27 @@ class LITv2Runner(Runner):
         :func:`~litv2_mm.engine.amp.cpu_amp_config`."""
         return super().build_optim_wrapper(cpu_amp_config(optim_wrapper))
 
+    def build_train_loop(self, loop):
+        """Runner.build_train_loop (which builds the train dataloader), its annotation files
+        checked first: :func:`~litv2_mm.datasets.check_dataloader_annotations`."""
+        self._check_annotations(loop, 'train')
+        return super().build_train_loop(loop)
+
     def build_val_loop(self, loop):
+        """Runner.build_val_loop, annotations checked first (see :meth:`build_train_loop`),
+        evaluation under autocast on a CPU: see :func:`~litv2_mm.engine.inference_amp_config`.
+        """
+        self._check_annotations(loop, 'val')
         return super().build_val_loop(inference_amp_config(loop, get_device(), 'ValLoop'))
 
     def build_test_loop(self, loop):
+        """Runner.build_test_loop, as :meth:`build_val_loop`."""
+        self._check_annotations(loop, 'test')
         return super().build_test_loop(inference_amp_config(loop, get_device(), 'TestLoop'))
+
+    def _check_annotations(self, loop, split):
+        if isinstance(loop, dict):  # a loop still to build builds the split's dataloader
+            check_dataloader_annotations(self.cfg, split)
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)

@@ -5,17 +5,17 @@ shape), so no weight is ever dropped silently.
 """
 from collections import OrderedDict
 
-import torch
-
-from ..utils.checkpoint import load_checkpoint_file, state_dict_mismatches
+from ..utils.checkpoint import (checkpoint_state_dict, load_checkpoint_file, mismatch_report,
+                                state_dict_mismatches)
 
 
 def extract_backbone_state_dict(ckpt, prefix=None):
-    """Backbone weights from any supported checkpoint layout.
+    """Backbone weights from any checkpoint layout of
+    :func:`~litv2_mm.utils.checkpoint_state_dict` (the authors' ImageNet files, mmdet /
+    mmseg / mmpretrain / our runs, a bare state dict).
 
     Args:
-        ckpt (dict): a loaded checkpoint: ``{'model': ...}`` (authors' ImageNet files),
-            ``{'state_dict': ...}`` (mmdet / mmseg / mmpretrain / our runs) or a bare state dict.
+        ckpt (dict): a loaded checkpoint.
         prefix (str | None): keep only keys starting with it and strip it (e.g.
             ``'backbone.'``); None picks ``'backbone.'`` when the file has such keys.
 
@@ -23,29 +23,17 @@ def extract_backbone_state_dict(ckpt, prefix=None):
         (OrderedDict, list[str]): backbone state dict in LITv2's key names, and the keys
         left aside because they belong to another part of the model (necks, heads).
     """
-    for key in ('state_dict', 'model'):
-        if key in ckpt and isinstance(ckpt[key], dict):
-            ckpt = ckpt[key]
-            break
-    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
-                        for k, v in ckpt.items() if isinstance(v, torch.Tensor))
-    if prefix is None and any(k.startswith('backbone.') for k in state):
-        prefix = 'backbone.'
-    if prefix:
-        others = [k for k in state if not k.startswith(prefix)]
-        state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
-    else:
-        others = [k for k in state if k.startswith('head.')]
-        state = OrderedDict((k, v) for k, v in state.items() if not k.startswith('head.'))
-    # The classifier's final norm (``norm``) is the last stage's output norm here.
-    if 'norm.weight' in state and 'norm3.weight' not in state:
-        for name in ('weight', 'bias'):
-            state[f'norm3.{name}'] = state.pop(f'norm.{name}')
-    return state, others
+    state, _ = checkpoint_state_dict(ckpt)
+    if prefix is None:
+        prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
+    others = [k for k in state if not k.startswith(prefix)]
+    return OrderedDict((k[len(prefix):], v) for k, v in state.items()
+                       if k.startswith(prefix)), others
 
 
 def load_backbone_state_dict(model, state, logger=None, source='checkpoint'):
-    """Load ``state`` into ``model`` non-strictly and report every key that did not load.
+    """Load ``state`` into ``model`` non-strictly and report every key that did not load
+    (:func:`~litv2_mm.utils.mismatch_report`, all keys listed, as a warning).
 
     Returns:
         dict with lists ``missing``, ``unexpected`` and ``shape_mismatch`` (key, ckpt shape,
@@ -55,18 +43,14 @@ def load_backbone_state_dict(model, state, logger=None, source='checkpoint'):
     left_out = {k for k, _, _ in found['shape']} | set(found['unexpected'])
     loadable = OrderedDict((k, v) for k, v in state.items() if k not in left_out)
     model.load_state_dict(loadable, strict=False)
-    report = dict(missing=found['missing'], unexpected=found['unexpected'],
-                  shape_mismatch=found['shape'])
-    log = logger.warning if logger else print
-    for k in report['missing']:
-        log(f'[LITv2] {source}: missing key (not in checkpoint, keeps its init): {k}')
-    for k in report['unexpected']:
-        log(f'[LITv2] {source}: unexpected key (no such parameter, not loaded): {k}')
-    for k, got, want in report['shape_mismatch']:
-        log(f'[LITv2] {source}: shape mismatch for {k}: checkpoint {got} vs model {want} (not loaded)')
-    if logger is not None and not any(report.values()):
+    if any(found.values()):
+        (logger.warning if logger else print)(
+            f'[LITv2] {mismatch_report(found, source)}\n(the {len(loadable)} tensors that fit '
+            'are loaded; missing keys keep their initialisation)')
+    elif logger is not None:
         logger.info(f'[LITv2] {source}: all {len(loadable)} backbone tensors loaded')
-    return report
+    return dict(missing=found['missing'], unexpected=found['unexpected'],
+                shape_mismatch=found['shape'])
 
 
 def load_pretrained_backbone(model, init_cfg, logger=None):

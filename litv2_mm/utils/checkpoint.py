@@ -1,7 +1,10 @@
-"""Safe checkpoint reading: ``weights_only=True`` by default, clear errors, explicit opt-in."""
+"""Checkpoints: safe reading (``weights_only=True`` by default, clear errors, explicit
+opt-in), the map of the layouts litv2_mm reads, and the report of the keys that do not fit a
+model."""
 import os
 import os.path as osp
 import pickle
+from collections import OrderedDict
 
 import torch
 
@@ -78,6 +81,50 @@ def load_checkpoint_file(filename, map_location='cpu', trusted=False):
     return ckpt
 
 
+# The authors' classifier keys -> mmpretrain's ImageClassifier keys (first match wins).
+_AUTHORS_CLASSIFIER = (('head.', 'head.fc.'), ('norm.', 'backbone.norm3.'), ('', 'backbone.'))
+
+
+def checkpoint_state_dict(ckpt, authors_layouts=True):
+    """The weights of a loaded checkpoint in OpenMMLab's (whole-model) key names, and the
+    layout they came in: the one map of the checkpoint layouts litv2_mm reads.
+
+    * ``{'state_dict': ...}`` (mmdet / mmseg / mmpretrain runs, ours, the authors' COCO and
+      ADE20K files), or a bare state dict with ``backbone.`` keys: keys as they are;
+      layout ``'openmmlab'``.
+    * ``{'model': ...}`` (the authors' ImageNet files), or a bare state dict without
+      ``backbone.`` keys: the authors' classifier, keys relative to the backbone, its final
+      norm ``norm.*`` (LITv2's last stage-output norm) and its classifier ``head.*``; renamed
+      ``backbone.*``, ``backbone.norm3.*`` and ``head.fc.*`` as mmpretrain's
+      ``ImageClassifier`` names them; layout ``'imagenet'``.
+
+    Only tensors are kept, and a ``module.`` prefix (DataParallel) is stripped.
+
+    Args:
+        ckpt (dict): a loaded checkpoint.
+        authors_layouts (bool): False reads ``ckpt`` as mmengine's ``load_checkpoint`` loads
+            it into a model (its ``state_dict``, else the whole dict, ``module.`` stripped,
+            nothing else unwrapped, renamed or left out), to check what mmengine will load.
+
+    Returns:
+        (OrderedDict, str): the state dict and the layout (``'openmmlab'`` or ``'imagenet'``).
+    """
+    wrappers = ('state_dict', 'model') if authors_layouts else ('state_dict', )
+    wrapper = next((key for key in wrappers if isinstance(ckpt.get(key), dict)), None)
+    state = OrderedDict()
+    for key, value in (ckpt[wrapper] if wrapper else ckpt).items():
+        if torch.is_tensor(value) or not authors_layouts:
+            state[key[len('module.'):] if key.startswith('module.') else key] = value
+    if not authors_layouts or wrapper == 'state_dict' or (
+            wrapper is None and any(k.startswith('backbone.') for k in state)):
+        return state, 'openmmlab'
+    mapped = OrderedDict()
+    for key, value in state.items():
+        old, new = next(rename for rename in _AUTHORS_CLASSIFIER if key.startswith(rename[0]))
+        mapped[new + key[len(old):]] = value
+    return mapped, 'imagenet'
+
+
 def state_dict_mismatches(model_state, ckpt_state):
     """Compare a checkpoint's state dict with a model's.
 
@@ -90,3 +137,46 @@ def state_dict_mismatches(model_state, ckpt_state):
                if k in model_state and hasattr(v, 'shape') and v.shape != model_state[k].shape],
         missing=[k for k in model_state if k not in ckpt_state],
         unexpected=[k for k in ckpt_state if k not in model_state])
+
+
+def mismatch_report(found, source, max_listed=None):
+    """The text for a :func:`state_dict_mismatches` result ``found``: a summary naming
+    ``source`` and one line per key (both shapes for a shape mismatch), the first
+    ``max_listed`` of them (None: all)."""
+    lines = [f'  shape mismatch: {k}: checkpoint {got} vs model {want}'
+             for k, got, want in found['shape']]
+    lines += [f'  missing in checkpoint: {k}' for k in found['missing']]
+    lines += [f'  not in model: {k}' for k in found['unexpected']]
+    more = len(lines) - max_listed if max_listed is not None else 0
+    listed = '\n'.join(lines[:max_listed]) + (f'\n  ... and {more} more' if more > 0 else '')
+    return (f"{source} does not fit the model: {len(found['shape'])} shape mismatches, "
+            f"{len(found['missing'])} keys missing, {len(found['unexpected'])} keys the "
+            f'model does not have:\n{listed}')
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose tensors do not fit the model."""
+
+
+def check_state_dict_fits(model, ckpt, source, allow_partial=False, logger=None,
+                          max_listed=20):
+    """Raise :class:`CheckpointMismatchError` listing every key of the checkpoint ``ckpt``
+    (its ``state_dict``, or a bare state dict) that does not fit ``model`` (with both
+    shapes), unless ``allow_partial``, in which case the list is logged as a warning. Keys
+    are compared as mmengine loads them (:func:`checkpoint_state_dict` with
+    ``authors_layouts=False``: a ``module.`` prefix stripped).
+
+    Returns the mismatch dict of :func:`state_dict_mismatches`.
+    """
+    state, _ = checkpoint_state_dict(ckpt, authors_layouts=False)
+    found = state_dict_mismatches(model.state_dict(), state)
+    if not any(found.values()):
+        return found
+    summary = mismatch_report(found, source, max_listed)
+    if allow_partial:
+        (logger.warning if logger else print)(f'{summary}\n(partial load allowed)')
+        return found
+    raise CheckpointMismatchError(
+        f'{summary}\nIs it the checkpoint of another architecture or number of classes? '
+        'To load only what fits on purpose, set allow_partial_load=True (--cfg-options '
+        'allow_partial_load=True, or --allow-partial-load on litv2_mm\'s tools).')

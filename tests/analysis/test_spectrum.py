@@ -1,17 +1,18 @@
-"""HiLo branch spectra: capture of the branch outputs, FFT / radial profile, the CLI tool."""
+"""HiLo branch spectra: capture of the branch outputs, FFT / radial profile, images read as
+the config reads them, the CLI tool (and its plots)."""
 import math
 import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from PIL import Image
 
-from mmengine.config import Config
-
-from litv2_mm.analysis.spectrum import (capture_branches, dataset_image_dir, default_layers,
-                                        fft_magnitude, hilo_layer, mean_spectra, normalisation,
-                                        parse_layer, radial_profile)
+from litv2_mm.analysis.spectrum import (capture_branches, default_layers, fft_magnitude, hilo_layer,
+                                        mean_spectra, parse_layer, radial_profile)
+from litv2_mm.datasets import (IMAGE_SUFFIXES, dataset_image_dir, list_images, load_config_images,
+                               normalisation)
 from litv2_mm.models import LITv2
 
 TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
@@ -108,6 +109,22 @@ def test_images_and_normalisation_come_from_the_config(repo_root, config, folder
     mean, std, rgb = normalisation(cfg)  # mmpretrain keeps data_preprocessor at the top level
     assert mean == pytest.approx([123.675, 116.28, 103.53])
     assert std == pytest.approx([58.395, 57.12, 57.375]) and rgb
+
+
+def test_images_are_read_with_the_config_pipeline_and_normalised(repo_root, ade_root):
+    import mmcv
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/sem_fpn/litv2_s_synthetic.py'))
+    paths = list_images(ade_root, limit=2)
+    assert len(paths) == 2 and all(p.endswith(IMAGE_SUFFIXES) for p in paths)
+    images = load_config_images(cfg, paths, (48, 64))
+    assert images.shape == (2, 3, 48, 64) and images.dtype == torch.float32
+    bgr = mmcv.imresize(mmcv.imread(paths[1]), (64, 48)).astype('float32')
+    mean, std, _ = normalisation(cfg)  # bgr_to_rgb: channel 0 is red
+    expected = (torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1)
+                - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    torch.testing.assert_close(images[1], expected)
+    with pytest.raises(FileNotFoundError, match='no images'):
+        list_images(osp.join(repo_root, 'configs'))
 
 
 def test_tool_writes_both_pngs_from_a_synthetic_config(repo_root, ade_root, tmp_path, monkeypatch,

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 from litv2_mm.datasets import (CheckedPipeline, DataError, ImageFileError,
-                               check_annotation_files, check_pipelines)
+                               check_dataloader_annotations, check_pipelines)
 
 CLASSES = ('circle', 'rectangle', 'triangle', 'star')
 
@@ -37,27 +37,28 @@ def test_unparsable_annotation_file_is_named(coco_copy):
     ann = coco_copy / 'annotations' / 'instances_train.json'
     ann.write_text(ann.read_text()[:1000])  # cut mid-way
     with pytest.raises(DataError, match='instances_train.json does not parse'):
-        check_annotation_files(coco_cfg(coco_copy))
+        check_dataloader_annotations(coco_cfg(coco_copy), 'train')
 
 
 def test_missing_annotation_file_and_folder_are_named(coco_copy):
     cfg = coco_cfg(coco_copy)
-    check_annotation_files(cfg)  # intact copy passes
+    check_dataloader_annotations(cfg, 'train')  # intact copy passes
     shutil.rmtree(coco_copy / 'train')
     with pytest.raises(FileNotFoundError, match='train'):
-        check_annotation_files(cfg)
+        check_dataloader_annotations(cfg, 'train')
     (coco_copy / 'annotations' / 'instances_train.json').unlink()
     with pytest.raises(FileNotFoundError, match='instances_train.json'):
-        check_annotation_files(cfg)
+        check_dataloader_annotations(cfg, 'train')
 
 
 def test_categories_lacking_config_classes_name_file_classes_and_config(coco_copy):
     with pytest.raises(DataError, match=r"instances_train.json has no category for 1 of the 4 "
                                         r"classes of config \S*my_config.py: \[.hexagon.\]"):
-        check_annotation_files(coco_cfg(coco_copy, classes=CLASSES[:3] + ('hexagon',)))
+        check_dataloader_annotations(coco_cfg(coco_copy, classes=CLASSES[:3] + ('hexagon',)),
+                                     'train')
     # no metainfo: the dataset type's own classes (mmdet's 80 COCO classes) are checked
     with pytest.raises(DataError, match=r"no category for 80 of the 80 classes.*'person'"):
-        check_annotation_files(coco_cfg(coco_copy, classes=None))
+        check_dataloader_annotations(coco_cfg(coco_copy, classes=None), 'train')
 
 
 def test_evaluator_annotation_file_is_checked_against_the_dataset_classes(coco_copy):
@@ -70,7 +71,7 @@ def test_evaluator_annotation_file_is_checked_against_the_dataset_classes(coco_c
     cfg.val_evaluator = dict(type='CocoMetric', ann_file=str(ann))
     with pytest.raises(DataError, match=r"val_evaluator: annotation file .*other.json has no "
                                         r"category for 2 of the 4.*\['triangle', 'star'\]"):
-        check_annotation_files(cfg)
+        check_dataloader_annotations(cfg, 'val')
 
 
 def build_coco(root):
@@ -122,8 +123,8 @@ def test_label_map_of_wrong_size_is_named(tmp_path):
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(img)
     Image.fromarray(np.zeros((30, 60), np.uint8)).save(seg)
     init_default_scope('mmseg')
-    from mmcv.transforms import Compose
     import mmseg.datasets  # noqa: F401  (registers LoadAnnotations)
+    from mmcv.transforms import Compose
     pipeline = CheckedPipeline(Compose([dict(type='LoadImageFromFile'),
                                         dict(type='mmseg.LoadAnnotations')]))
     with pytest.raises(DataError, match='a.png is 60x30 but image .*a.jpg is 60x40'):

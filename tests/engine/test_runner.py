@@ -1,6 +1,6 @@
 """LITv2Runner, as the configs declare it: the annotation files of a dataloader are checked
-before it is built (naming the file, the missing classes and the config), and every built
-dataloader's pipeline names the image it fails on."""
+before its loop builds it (naming the file, the missing classes and the config), and every
+built dataloader's pipeline names the image it fails on."""
 import json
 import shutil
 
@@ -20,23 +20,33 @@ def runner_for(tmp_path, repo_root, data_root):
     return LITv2Runner.from_cfg(cfg)
 
 
+@pytest.mark.slow  # builds and trains a detector
 def test_built_dataloaders_check_their_images(tmp_path, repo_root, coco_root):
     runner = runner_for(tmp_path, repo_root, coco_root)
-    loader = runner.build_dataloader(runner._train_dataloader)
-    assert isinstance(loader.dataset.pipeline, CheckedPipeline)
+    for loader in (runner.train_dataloader, runner.val_dataloader, runner.test_dataloader):
+        assert isinstance(loader.dataset.pipeline, CheckedPipeline)
+
+
+def without_star(data, split):
+    ann = data / 'annotations' / f'instances_{split}.json'
+    content = json.loads(ann.read_text())
+    content['categories'] = [c for c in content['categories'] if c['name'] != 'star']
+    ann.write_text(json.dumps(content))
 
 
 def test_categories_are_checked_before_the_dataloader_is_built(tmp_path, repo_root, coco_root):
     data = tmp_path / 'coco'
     shutil.copytree(coco_root, data)
-    ann = data / 'annotations' / 'instances_train.json'
-    content = json.loads(ann.read_text())
-    content['categories'] = [c for c in content['categories'] if c['name'] != 'star']
-    ann.write_text(json.dumps(content))
+    without_star(data, 'train')
     runner = runner_for(tmp_path, repo_root, data)
     with pytest.raises(DataError, match=r"instances_train.json has no category for 1 of the 4 "
                                         r"classes of config .*litv2_s_1x_synthetic.py: \['star'\]"):
-        runner.build_dataloader(runner._train_dataloader)
+        runner.train_dataloader
+    without_star(data, 'val')  # the val and test loops check theirs (and the evaluator's)
+    for split in ('val', 'test'):
+        with pytest.raises(DataError, match=f'{split}_dataloader: annotation file .*'
+                                            r"instances_val.json has no category .*\['star'\]"):
+            getattr(runner, f'{split}_dataloader')
 
 
 def test_a_refused_checkpoint_names_the_file_the_type_and_the_opt_in(tmp_path, repo_root,

@@ -1,8 +1,11 @@
-"""Safe checkpoint reading: clear errors for missing, truncated and foreign files."""
+"""Safe checkpoint reading (clear errors for missing, truncated and foreign files), the map of
+the checkpoint layouts (init_cfg loading, the converter, CheckpointFitHook) and the report
+of the keys that do not fit."""
 import pytest
 import torch
 
-from litv2_mm.utils import CheckpointError, load_checkpoint_file
+from litv2_mm.utils import (CheckpointError, CheckpointMismatchError, check_state_dict_fits,
+                            checkpoint_state_dict, load_checkpoint_file, mismatch_report)
 
 
 def test_missing_file(tmp_path):
@@ -44,3 +47,64 @@ def test_pickled_objects_refused_then_trusted(tmp_path):
     with pytest.raises(CheckpointError, match='foreign.pth.*trusted=True'):
         load_checkpoint_file(path)
     assert isinstance(load_checkpoint_file(path, trusted=True)['cfg'], Foreign)
+
+
+def two_layer(width, classes):
+    return torch.nn.Sequential(torch.nn.Linear(8, width), torch.nn.Linear(width, classes))
+
+
+def test_mismatched_checkpoint_lists_keys_with_both_shapes():
+    state = {f'module.{k}': v for k, v in two_layer(16, 3).state_dict().items()}
+    state['extra.weight'] = torch.zeros(1)
+    del state['module.1.bias']
+    for ckpt in (state, {'state_dict': state, 'meta': {}}):  # a bare state dict or a checkpoint
+        with pytest.raises(CheckpointMismatchError) as err:
+            check_state_dict_fits(two_layer(16, 5), ckpt, 'checkpoint b.pth')
+        text = str(err.value)
+        assert 'checkpoint b.pth does not fit the model: 1 shape mismatches, 1 keys missing' in text
+        assert 'shape mismatch: 1.weight: checkpoint (3, 16) vs model (5, 16)' in text
+        assert 'missing in checkpoint: 1.bias' in text and 'not in model: extra.weight' in text
+        assert 'allow_partial_load=True' in text
+    assert check_state_dict_fits(two_layer(16, 3), two_layer(16, 3).state_dict(), 'x') == dict(
+        shape=[], missing=[], unexpected=[])
+
+
+def test_mismatch_report_lists_the_first_keys_and_counts_the_rest():
+    found = dict(shape=[('a', (1,), (2,))], missing=['b', 'c'], unexpected=['d'])
+    assert mismatch_report(found, 'f.pth', max_listed=2) == (
+        'f.pth does not fit the model: 1 shape mismatches, 2 keys missing, 1 keys the model '
+        'does not have:\n  shape mismatch: a: checkpoint (1,) vs model (2,)\n'
+        '  missing in checkpoint: b\n  ... and 2 more')
+    assert mismatch_report(found, 'f.pth').endswith('  missing in checkpoint: c\n  not in model: d')
+
+
+def test_one_map_of_the_checkpoint_layouts():
+    w = torch.ones(1)
+    classifier = {'patch_embed.proj.weight': w, 'norm.weight': w, 'head.bias': w}
+    mmpretrain = {'backbone.patch_embed.proj.weight': w, 'backbone.norm3.weight': w,
+                  'head.fc.bias': w}
+    # the authors' ImageNet files, bare or saved from DataParallel: mmpretrain's names
+    for ckpt in ({'model': classifier, 'epoch': 300}, classifier,
+                 {'model': {'module.' + k: v for k, v in classifier.items()}}):
+        state, layout = checkpoint_state_dict(ckpt)
+        assert layout == 'imagenet' and list(state) == list(mmpretrain)
+    # OpenMMLab files keep their names; only tensors are kept
+    dense = {'backbone.norm.weight': w, 'neck.conv.weight': w, 'step': 3}
+    for ckpt in ({'state_dict': dense, 'meta': {}}, dense):
+        assert checkpoint_state_dict(ckpt) == (
+            {'backbone.norm.weight': w, 'neck.conv.weight': w}, 'openmmlab')
+    # as mmengine loads into a model: its state_dict or the whole dict, module. stripped
+    assert list(checkpoint_state_dict({'model': classifier}, authors_layouts=False)[0]) == [
+        'model']
+    assert list(checkpoint_state_dict({'state_dict': {'module.a': w, 'b': 1}},
+                                      authors_layouts=False)[0]) == ['a', 'b']
+
+
+def test_converter_writes_the_mapped_layout(tmp_path, load_tool):
+    tool = load_tool('model_converters/litv2_to_openmmlab')
+    w = torch.ones(1)
+    assert tool.convert({'model': {'norm.bias': w, 'head.weight': w}}) == (
+        {'backbone.norm3.bias': w, 'head.fc.weight': w}, 'imagenet')
+    assert tool.convert({'state_dict': {'backbone.x': w}}) == ({'backbone.x': w}, 'openmmlab')
+    with pytest.raises(ValueError, match="no 'model' or 'state_dict'"):
+        tool.convert({'backbone.x': w})

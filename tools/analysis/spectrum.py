@@ -2,22 +2,81 @@
 
 Writes OUT_DIR/hilo_spectrum.png (log |FFT| of 8 channels per branch, two rows per layer,
 averaged over the images) and OUT_DIR/hilo_radial_profile.png (mean |FFT| vs. radial
-frequency, both branches of every layer on one plot).
+frequency, both branches of every layer on one plot). Images are read with the image loading
+of the config's test pipeline, resized to --size and normalised as its data preprocessor
+does (``litv2_mm.datasets.load_config_images``).
 
     python tools/analysis/spectrum.py configs/sem_fpn/litv2_s_synthetic.py \\
         --num-images 8 --size 128 --out-dir outputs/spectrum
 """
 import argparse
+import math
 import os
 import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
 
-from litv2_mm.analysis.spectrum import (capture_branches, dataset_image_dir, default_layers,
-                                        list_images, load_images, mean_spectra, normalisation,
-                                        plot_radial_profiles, plot_spectrum_grid)
-from litv2_mm.deployment import build_backbone
+from litv2_mm.analysis.spectrum import (BRANCHES, capture_branches, default_layers, mean_spectra,
+                                        radial_profile)
+from litv2_mm.apis import init_model
+from litv2_mm.datasets import dataset_image_dir, list_images, load_config_images
+
+BRANCH_LABELS = {'hifi': 'Hi-Fi', 'lofi': 'Lo-Fi'}
+
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_spectrum_grid(spectra, path, num_channels=8, title=None, dpi=100):
+    """Save log-magnitude spectra of the first ``num_channels`` channels: two rows (Hi-Fi,
+    Lo-Fi) per layer. ``spectra``: ``{name: {branch: (C, H, W)}}`` (``mean_spectra``)."""
+    rows = [(name, branch) for name in spectra for branch in BRANCHES]
+    fig = _figure(1.2 * num_channels + 0.8, 1.3 * len(rows) + 0.6)
+    axes = fig.subplots(len(rows), num_channels, squeeze=False)
+    for r, (name, branch) in enumerate(rows):
+        spec = spectra[name][branch]
+        for c in range(num_channels):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < spec.shape[0]:
+                ax.imshow(torch.log(spec[c] + 1e-6).numpy(), cmap='viridis')
+            else:
+                ax.set_axis_off()
+            if r == 0:
+                ax.set_title(f'ch {c}', fontsize=8)
+        axes[r][0].set_ylabel(f'{name}\n{BRANCH_LABELS[branch]}', fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+
+
+def plot_radial_profiles(spectra, path, title=None, dpi=100):
+    """Save mean magnitude vs. normalised radial frequency of both branches of every layer
+    on one plot (Hi-Fi solid, Lo-Fi dashed, one colour per layer)."""
+    fig = _figure(5.5, 3.8)
+    ax = fig.subplots()
+    for i, (name, branches) in enumerate(spectra.items()):
+        for branch, style in zip(BRANCHES, ('-', '--')):
+            freqs, profile = radial_profile(branches[branch])
+            ax.plot(freqs.numpy(), profile.numpy(), style, color=f'C{i % 10}', marker='.',
+                    label=f'{name} {BRANCH_LABELS[branch]}')
+    ax.set_yscale('log')
+    ax.set_xlabel('normalised radial frequency (1 = Nyquist)')
+    ax.set_ylabel('mean |FFT| (channels, images)')
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=max(1, math.ceil(len(spectra) / 4)))
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
 
 
 def parse_args(argv=None):
@@ -65,11 +124,10 @@ def main(argv=None):
                 'python tools/data/make_synthetic_data.py')
         raise FileNotFoundError(f'no such folder: {folder} ({hint})')
     paths = list_images(folder, args.num_images)
-    mean, std, rgb = normalisation(cfg)
-    images = load_images(paths, size, mean, std, rgb)
+    images = load_config_images(cfg, paths, size)
 
     torch.manual_seed(args.seed)
-    model = build_backbone(cfg.model.backbone, args.checkpoint, args.trust_checkpoint)
+    model = init_model(cfg.model.backbone, args.checkpoint, trusted=args.trust_checkpoint)
     layers = args.layers or default_layers(model)
     if not layers:
         raise ValueError('no HiLo layer with both Hi-Fi and Lo-Fi heads in stage index 2 '

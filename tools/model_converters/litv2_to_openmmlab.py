@@ -9,29 +9,23 @@
     python tools/model_converters/litv2_to_openmmlab.py litv2_s.pth litv2_s_mmpretrain.pth
 """
 import argparse
-from collections import OrderedDict
 
 import torch
 
-from litv2_mm.utils import load_checkpoint_file
+from litv2_mm.utils import checkpoint_state_dict, load_checkpoint_file
 
 
 def convert(ckpt):
-    """Return ``{'state_dict': ...}`` in OpenMMLab key names; (state, kind)."""
-    if 'model' in ckpt and isinstance(ckpt['model'], dict):
-        state = OrderedDict()
-        for k, v in ckpt['model'].items():
-            if k.startswith('head.'):
-                state['head.fc.' + k[len('head.'):]] = v
-            elif k.startswith('norm.'):
-                state['backbone.norm3.' + k[len('norm.'):]] = v
-            else:
-                state['backbone.' + k] = v
-        return state, 'imagenet'
-    if 'state_dict' in ckpt:
-        return OrderedDict((k, v) for k, v in ckpt['state_dict'].items()
-                           if isinstance(v, torch.Tensor)), 'openmmlab'
-    raise ValueError(f"no 'model' or 'state_dict' in the checkpoint (keys: {list(ckpt)[:8]})")
+    """The weights of the authors' checkpoint ``ckpt`` in OpenMMLab key names (the layout
+    map of :func:`litv2_mm.utils.checkpoint_state_dict`).
+
+    Returns:
+        (OrderedDict, str): the state dict to save under ``'state_dict'``, and the layout
+        it came in: ``'imagenet'`` (``model``) or ``'openmmlab'`` (``state_dict``).
+    """
+    if not any(isinstance(ckpt.get(key), dict) for key in ('model', 'state_dict')):
+        raise ValueError(f"no 'model' or 'state_dict' in the checkpoint (keys: {list(ckpt)[:8]})")
+    return checkpoint_state_dict(ckpt)
 
 
 def main():

@@ -1,5 +1,6 @@
 """ADE20K-format semantic sets: simple scenes of wall / sky / floor regions with trees and
-persons. Label values follow ADE20K (0 = other, 1..150 = 1-based ADE20K class), see ``ADE_CLASSES``."""
+persons. Label values follow ADE20K (0 = other, 1..150 = 1-based ADE20K class), see
+``ADE_CLASSES``."""
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -8,7 +9,8 @@ import cv2
 import numpy as np
 
 from .common import (JPEG_PARAMS, SPLITS, ensure, finish, generate, hsv_to_bgr, image_rng,
-                     progress_bar, rasterise, remove_files, smooth_noise, stripes, validated_params, write_image)
+                     progress_bar, rasterise, remove_files, smooth_noise, stripes, validated_params,
+                     write_image)
 
 _WALL, _SKY, _FLOOR, _TREE, _PERSON = 1, 3, 4, 5, 13  # ADE20K's 1-based class ids
 ADE_CLASSES = {_WALL: 'wall', _SKY: 'sky', _FLOOR: 'floor', _TREE: 'tree', _PERSON: 'person'}
@@ -34,9 +36,11 @@ class _Style(NamedTuple):
 
 _STYLES = {
     ADE_OTHER: _Style((0, 1), (0, 1), (0.2, 0.9), 6, 25, (0, math.pi), 0),
-    _WALL: _Style((0.05, 0.15), (0.05, 0.3), (0.6, 0.9), 4, 12, (math.pi / 2, math.pi / 2), 0),  # courses
+    _WALL: _Style((0.05, 0.15), (0.05, 0.3), (0.6, 0.9), 4, 12,
+                  (math.pi / 2, math.pi / 2), 0),  # courses
     _SKY: _Style((0.55, 0.62), (0.3, 0.7), (0.75, 1.0), 3, 20, None, 40),
-    _FLOOR: _Style((0.05, 0.1), (0.35, 0.65), (0.3, 0.6), 8, 15, (math.pi / 3, 2 * math.pi / 3), 0),  # planks
+    _FLOOR: _Style((0.05, 0.1), (0.35, 0.65), (0.3, 0.6), 8, 15,
+                   (math.pi / 3, 2 * math.pi / 3), 0),  # planks
     _TREE: _Style((0.22, 0.38), (0.5, 0.9), (0.25, 0.6), 26, 35, None, 0),  # leaves
     _PERSON: _Style((0, 1), (0.4, 0.9), (0.3, 0.9), 4, 12, None, 0),  # clothes
 }
@@ -46,7 +50,8 @@ _BARK = _Style((0.06, 0.1), (0.5, 0.7), (0.2, 0.4), 10, 15, (0, 0), 0)
 
 def _texture(rng, h, w, style):
     """(h, w, 3) float32 BGR texture following a style."""
-    colour = hsv_to_bgr(rng.uniform(*style.hue), rng.uniform(*style.saturation), rng.uniform(*style.brightness))
+    colour = hsv_to_bgr(rng.uniform(*style.hue), rng.uniform(*style.saturation),
+                        rng.uniform(*style.brightness))
     cells = max(2, round(style.noise_cells * min(h, w) / 128))
     image = colour + smooth_noise(rng, h, w, cells)[..., None] * style.noise_amplitude
     if style.stripe_angles is not None:
@@ -87,26 +92,31 @@ def _tree_masks(rng, h, w, x, base, height):
     top_left = (round(x) - half_width, round(base - 0.5 * height))
     cv2.rectangle(trunk, top_left, (round(x) + half_width, round(base)), 1, -1)
     for _ in range(int(rng.integers(2, 5))):
-        centre = (round(x + rng.uniform(-0.15, 0.15) * height), round(base - rng.uniform(0.6, 0.8) * height))
+        centre = (round(x + rng.uniform(-0.15, 0.15) * height),
+                  round(base - rng.uniform(0.6, 0.8) * height))
         cv2.circle(canopy, centre, max(2, round(rng.uniform(0.15, 0.25) * height)), 1, -1)
     return trunk.astype(bool), canopy.astype(bool)
 
 
 def _sample(rng, h, w):
-    """Return (BGR uint8 image (h, w, 3), uint8 label map (h, w) with values in {0} | ADE_CLASSES)."""
+    """Return (BGR uint8 image (h, w, 3), uint8 label map (h, w) with values in
+    {0} | ADE_CLASSES)."""
     image = np.zeros((h, w, 3), np.float32)
     label = np.zeros((h, w), np.uint8)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     _paint(rng, image, label, np.ones((h, w), bool), _WALL)
     if rng.random() < 0.6:  # outdoor: sky above a wavy skyline
         wave = np.sin(xs / w * rng.uniform(2, 12) + rng.uniform(0, 6))
-        _paint(rng, image, label, ys < h * (rng.uniform(0.2, 0.45) + rng.uniform(0, 0.08) * wave), _SKY)
+        _paint(rng, image, label, ys < h * (rng.uniform(0.2, 0.45) + rng.uniform(0, 0.08) * wave),
+               _SKY)
     floor_line = h * rng.uniform(0.55, 0.8) + (xs - w / 2) * rng.uniform(-0.25, 0.25)
     _paint(rng, image, label, ys >= floor_line, _FLOOR)
     for _ in range(int(rng.integers(1, 3))):  # clutter labelled "other"
         centre = rng.uniform([0, 0], [w, h])
-        polygon = centre + rng.uniform(-1, 1, (int(rng.integers(3, 7)), 2)) * min(h, w) * rng.uniform(0.05, 0.12)
-        _paint(rng, image, label, rasterise(cv2.convexHull(polygon.astype(np.float32))[:, 0], h, w), ADE_OTHER)
+        polygon = (centre + rng.uniform(-1, 1, (int(rng.integers(3, 7)), 2)) * min(h, w)
+                   * rng.uniform(0.05, 0.12))
+        _paint(rng, image, label, rasterise(cv2.convexHull(polygon.astype(np.float32))[:, 0], h, w),
+               ADE_OTHER)
     things = ['tree'] * int(rng.integers(0, 3)) + ['person'] * int(rng.integers(0, 3))
     things = things or [str(rng.choice(['tree', 'person']))]
     bases = rng.uniform(0.6 * h, 1.05 * h, len(things))
@@ -135,7 +145,8 @@ def _expected_files(params, prefix=''):
         folder = _SPLIT_NAMES[split][0]
         for index in range(params[f'num_{split}']):
             stem = _file_stem(split, index)
-            files += [f'{prefix}images/{folder}/{stem}.jpg', f'{prefix}annotations/{folder}/{stem}.png']
+            files += [f'{prefix}images/{folder}/{stem}.jpg',
+                      f'{prefix}annotations/{folder}/{stem}.png']
     return files
 
 

@@ -6,29 +6,33 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .common import (JPEG_PARAMS, SPLITS, VERSION, ensure, finish, generate, image_rng, progress_bar,
-                     remove_files, validated_params, write_image)
+from .common import (JPEG_PARAMS, SPLITS, VERSION, ensure, finish, generate, image_rng,
+                     progress_bar, remove_files, validated_params, write_image)
 from .shapes import SHAPE_CLASSES, background, fill_shape, place_shapes
 
 COCO_CLASSES = SHAPE_CLASSES
 """Class names of the 4-class set in category-id order (category_id = index + 1)."""
 
 COCO2017_CLASSES = (
-    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat', 'traffic light',
-    'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
-    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee',
-    'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
-    'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple',
-    'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch',
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
+    'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog',
+    'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella',
+    'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball', 'kite',
+    'baseball bat', 'baseball glove', 'skateboard', 'surfboard', 'tennis racket', 'bottle',
+    'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich', 'orange',
+    'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch',
     'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard',
-    'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors',
+    'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book', 'clock',
+    'vase', 'scissors',
     'teddy bear', 'hair drier', 'toothbrush')
 """The 80 COCO category names in mmdet's ``CocoDataset.METAINFO['classes']`` order."""
-COCO2017_CATEGORY_IDS = tuple(i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83))
+COCO2017_CATEGORY_IDS = tuple(i for i in range(1, 91)
+                              if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83))
 """The real COCO category ids of COCO2017_CLASSES (1..90 with the standard gaps)."""
-_COCO2017_SUPERCATEGORIES = (('person', 1), ('vehicle', 8), ('outdoor', 5), ('animal', 10), ('accessory', 5),
-                             ('sports', 10), ('kitchen', 7), ('food', 10), ('furniture', 6), ('electronic', 6),
-                             ('appliance', 5), ('indoor', 7))  # (name, number of consecutive classes)
+# (name, number of consecutive classes)
+_COCO2017_SUPERCATEGORIES = (('person', 1), ('vehicle', 8), ('outdoor', 5), ('animal', 10),
+                             ('accessory', 5), ('sports', 10), ('kitchen', 7), ('food', 10),
+                             ('furniture', 6), ('electronic', 6), ('appliance', 5), ('indoor', 7))
 
 # Annotation tracing: fragments under these limits are dropped; polygons traced at 4x.
 _MIN_FRAGMENT_FRACTION = 0.02
@@ -47,7 +51,8 @@ _SHAPES_LAYOUT = _Layout(
     image_dirs={split: split for split in SPLITS},
     ann_files={split: f'annotations/instances_{split}.json' for split in SPLITS},
     file_digits=6,
-    categories=[{'id': i + 1, 'name': name, 'supercategory': 'shape'} for i, name in enumerate(COCO_CLASSES)])
+    categories=[{'id': i + 1, 'name': name, 'supercategory': 'shape'}
+                for i, name in enumerate(COCO_CLASSES)])
 
 _COCO2017_LAYOUT = _Layout(
     image_dirs={split: f'{split}2017' for split in SPLITS},
@@ -69,7 +74,8 @@ def _instance_annotation(visible, full_area):
     construction. Fragments under _MIN_FRAGMENT_FRACTION of the full shape are dropped;
     bbox and area (pixel count) describe the kept pixels.
     """
-    contours, _ = cv2.findContours(visible.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(visible.view(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
     min_area = max(_MIN_FRAGMENT_PIXELS, _MIN_FRAGMENT_FRACTION * full_area)
     kept = [c for c in contours if cv2.contourArea(c) >= min_area]
     if not kept:
@@ -77,11 +83,13 @@ def _instance_annotation(visible, full_area):
     kept_mask = np.zeros(visible.shape, np.uint8)
     cv2.drawContours(kept_mask, kept, -1, 1, thickness=cv2.FILLED)
     kept_mask &= visible.view(np.uint8)
-    traced = cv2.resize(kept_mask, None, fx=_TRACE_SCALE, fy=_TRACE_SCALE, interpolation=cv2.INTER_NEAREST)
+    traced = cv2.resize(kept_mask, None, fx=_TRACE_SCALE, fy=_TRACE_SCALE,
+                        interpolation=cv2.INTER_NEAREST)
     outlines, _ = cv2.findContours(traced, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     polygons = [((outline.reshape(-1) + 0.5) / _TRACE_SCALE).tolist() for outline in outlines]
     ys, xs = np.nonzero(kept_mask)
-    bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+    bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+            float(ys.max() - ys.min() + 1)]
     return polygons, bbox, float(len(xs))
 
 
@@ -107,7 +115,8 @@ def _expected_files(dataset, params):
     layout = _LAYOUTS[dataset]
     files = list(layout.ann_files.values())
     for split in SPLITS:
-        files += [f'{layout.image_dirs[split]}/{_file_name(layout, i + 1)}' for i in range(params[f'num_{split}'])]
+        files += [f'{layout.image_dirs[split]}/{_file_name(layout, i + 1)}'
+                  for i in range(params[f'num_{split}'])]
     return files
 
 
@@ -124,7 +133,8 @@ def _write(dataset, out_dir, params, progress):
         remove_files(image_dir, '[0-9]' * layout.file_digits + '.jpg')
         images, annotations = [], []
         for index in progress_bar(range(params[f'num_{split}']), f'{dataset} {split}', progress):
-            image, instances = _sample(image_rng(params['seed'], dataset, split, index), h, w, len(names))
+            image, instances = _sample(image_rng(params['seed'], dataset, split, index), h, w,
+                                       len(names))
             image_id = index + 1
             file_name = _file_name(layout, image_id)
             write_image(image_dir / file_name, image, JPEG_PARAMS)
@@ -135,13 +145,15 @@ def _write(dataset, out_dir, params, progress):
                     'category_id': layout.categories[category]['id'],
                     'bbox': bbox, 'area': area, 'iscrowd': 0, 'segmentation': polygons})
         coco = {'info': {'description': 'litv2_mm synthetic shapes', 'version': str(VERSION)},
-                'licenses': [], 'images': images, 'annotations': annotations, 'categories': layout.categories}
+                'licenses': [], 'images': images, 'annotations': annotations,
+                'categories': layout.categories}
         (out_dir / layout.ann_files[split]).write_text(json.dumps(coco, separators=(',', ':')))
         index_of = {category['id']: index for index, category in enumerate(layout.categories)}
         per_category = dict.fromkeys(names, 0)
         for annotation in annotations:
             per_category[names[index_of[annotation['category_id']]]] += 1
-        summary[split] = {'images': len(images), 'annotations': len(annotations), 'per_category': per_category}
+        summary[split] = {'images': len(images), 'annotations': len(annotations),
+                          'per_category': per_category}
     return summary
 
 
@@ -159,7 +171,8 @@ def make_coco(out_dir, num_train=200, num_val=50, image_size=256, seed=0, progre
 
 
 def make_coco2017(out_dir, num_train=2, num_val=2, image_size=(480, 640), seed=0, progress=False):
-    """Write a shapes set in the COCO-2017 layout with the 80 COCO categories; returns its meta record.
+    """Write a shapes set in the COCO-2017 layout with the 80 COCO categories; returns its meta
+    record.
 
     Layout: ``out_dir/{train2017,val2017}/NNNNNNNNNNNN.jpg`` and
     ``out_dir/annotations/instances_{train2017,val2017}.json`` with the real category ids
@@ -177,7 +190,8 @@ def ensure_coco(root=None, force=False, progress=False, **params):
     missing or records other parameters or version, or files are missing, or with ``force``.
     Returns the dataset dir as a Path.
     """
-    return ensure('coco', root, make_coco, lambda p: _expected_files('coco', p), force, progress, params)
+    return ensure('coco', root, make_coco, lambda p: _expected_files('coco', p),
+                  force, progress, params)
 
 
 def ensure_coco2017(root=None, force=False, progress=False, **params):

@@ -15,7 +15,8 @@ import numpy as np
 
 VERSION = 1
 DEFAULT_ROOT = Path('data', 'generated')
-"""Default output root, relative to the current working directory (like ``data/coco/`` in configs)."""
+"""Default output root, relative to the current working directory (like ``data/coco/`` in
+configs)."""
 META_FILE = 'meta.json'
 MIN_IMAGE_SIDE = 32
 SPLITS = ('train', 'val')
@@ -45,7 +46,8 @@ def _check_size(image_size):
     else:
         raise ValueError(f'image_size must be an int or an (h, w) pair, got {image_size!r}')
     if not all(_is_int(side) and side >= MIN_IMAGE_SIDE for side in sides):
-        raise ValueError(f'image_size sides must be integers >= {MIN_IMAGE_SIDE}, got {image_size!r}')
+        raise ValueError(f'image_size sides must be integers >= {MIN_IMAGE_SIDE}, '
+                         f'got {image_size!r}')
     return [int(side) for side in sides]
 
 
@@ -149,10 +151,12 @@ def ensure(dataset, root, make, expected_files, force, progress, params):
     dataset, version and parameters (``make``'s defaults filled in) and every path of
     ``expected_files(params)`` exists; returns root as a Path."""
     root = Path(root) if root is not None else DEFAULT_ROOT / dataset
-    defaults = {name: p.default for name, p in inspect.signature(make).parameters.items() if name in _PARAM_NAMES}
+    defaults = {name: p.default for name, p in inspect.signature(make).parameters.items()
+                if name in _PARAM_NAMES}
     wanted = validated_params(**{**defaults, **params})
     meta = load_meta(root)
-    current = (meta is not None and meta.get('dataset') == dataset and meta.get('version') == VERSION
+    current = (meta is not None and meta.get('dataset') == dataset
+               and meta.get('version') == VERSION
                and meta.get('params') == wanted
                and all((root / name).is_file() for name in expected_files(wanted)))
     if force or not current:

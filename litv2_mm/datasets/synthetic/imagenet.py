@@ -1,6 +1,6 @@
 """An ImageNet-layout classification set: one filled shape per image, 4 classes."""
-from .common import (JPEG_PARAMS, SPLITS, ensure, finish, generate, image_rng, progress_bar, rasterise,
-                     remove_files, validated_params, write_image)
+from .common import (JPEG_PARAMS, SPLITS, ensure, finish, generate, image_rng, progress_bar,
+                     rasterise, remove_files, validated_params, write_image)
 from .shapes import SHAPE_CLASSES, background, fill_shape, shape_polygon
 
 IMAGENET_CLASSES = SHAPE_CLASSES
@@ -30,7 +30,8 @@ def _entries(split, count):
     if split == 'train':
         return [(f'{name}/{name}_{n + 1:04d}.JPEG', label, n * num_classes + label)
                 for label, name in enumerate(IMAGENET_CLASSES) for n in range(count)]
-    return [(f'ILSVRC2012_val_{i + 1:08d}.JPEG', i % num_classes, i) for i in range(count * num_classes)]
+    return [(f'ILSVRC2012_val_{i + 1:08d}.JPEG', i % num_classes, i)
+            for i in range(count * num_classes)]
 
 
 def _expected_files(params):
@@ -54,7 +55,8 @@ def _write(out_dir, params, progress):
         for path, label, index in progress_bar(entries, f'imagenet {split}', progress):
             image = _sample(image_rng(params['seed'], 'imagenet', split, index), h, w, label)
             write_image(split_dir / path, image, JPEG_PARAMS)
-        (out_dir / 'meta' / f'{split}.txt').write_text(''.join(f'{path} {label}\n' for path, label, _ in entries))
+        (out_dir / 'meta' / f'{split}.txt').write_text(''.join(f'{path} {label}\n'
+                                                               for path, label, _ in entries))
         per_class = dict.fromkeys(IMAGENET_CLASSES, 0)
         for _, label, _ in entries:
             per_class[IMAGENET_CLASSES[label]] += 1

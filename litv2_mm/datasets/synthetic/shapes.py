@@ -27,14 +27,16 @@ class Shape(NamedTuple):
 
 
 def shape_polygon(rng, kind, centre, size):
-    """(N, 2) float (x, y) vertices of shape ``SHAPE_CLASSES[kind]`` of extent ~size around centre."""
+    """(N, 2) float (x, y) vertices of shape ``SHAPE_CLASSES[kind]`` of extent ~size around
+    centre."""
     name = SHAPE_CLASSES[kind]
     radius = size / 2
     angle = rng.uniform(0, 2 * math.pi)
     if name == 'rectangle':
         aspect = rng.uniform(0.45, 1.0)
         corners = np.array([[-1, -aspect], [1, -aspect], [1, aspect], [-1, aspect]]) * radius
-        rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        rotation = np.array([[math.cos(angle), -math.sin(angle)],
+                             [math.sin(angle), math.cos(angle)]])
         return centre + corners @ rotation.T
     if name == 'circle':
         angles = np.linspace(0, 2 * math.pi, 48, endpoint=False)
@@ -93,8 +95,10 @@ def place_shapes(rng, h, w, num_categories):
             polygon = shape_polygon(rng, category % len(SHAPE_CLASSES), centre, size)
             mask = rasterise(polygon, h, w)
             covered = [shape.visible & ~mask for shape in placed]
-            if all(_keeps_visible(visible, shape.mask.sum()) for visible, shape in zip(covered, placed)):
-                placed = [shape._replace(visible=visible) for shape, visible in zip(placed, covered)]
+            if all(_keeps_visible(visible, shape.mask.sum())
+                   for visible, shape in zip(covered, placed)):
+                placed = [shape._replace(visible=visible)
+                          for shape, visible in zip(placed, covered)]
                 placed.append(Shape(category, centre, size, hue, mask, mask))
                 break
     return placed
@@ -103,7 +107,8 @@ def place_shapes(rng, h, w, num_categories):
 def background(rng, h, w):
     """(h, w, 3) float32 BGR: two muted colours blended by smooth noise, stripes, gradient."""
     hue = rng.uniform()
-    colours = [hsv_to_bgr(hue + rng.uniform(-0.15, 0.15), rng.uniform(0, 0.35), rng.uniform(0.3, 0.8))
+    colours = [hsv_to_bgr(hue + rng.uniform(-0.15, 0.15), rng.uniform(0, 0.35),
+                          rng.uniform(0.3, 0.8))
                for _ in range(2)]
     blend = np.clip((smooth_noise(rng, h, w, int(rng.integers(2, 7))) + 1) / 2, 0, 1)[..., None]
     image = colours[0] * (1 - blend) + colours[1] * blend

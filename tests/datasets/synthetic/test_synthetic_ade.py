@@ -43,7 +43,8 @@ def check_label_maps(dataset_dir, folder, prefix, count, size):
 
 
 # ----------------------------------------------------------------------------- small set
-@pytest.mark.parametrize('folder, prefix, count', [('training', 'ADE_train', 6), ('validation', 'ADE_val', 3)])
+@pytest.mark.parametrize('folder, prefix, count', [('training', 'ADE_train', 6),
+                                                   ('validation', 'ADE_val', 3)])
 def test_ade_label_maps(ade_dir, folder, prefix, count):
     seen = check_label_maps(ade_dir, folder, prefix, count, ADE_SIZE)
     assert len(seen & set(ADE_CLASSES)) >= 3
@@ -59,7 +60,8 @@ def test_ade_readable_by_mmseg(ade_dir):
     from mmseg.datasets import ADE20KDataset
     from mmseg.datasets.transforms import LoadAnnotations
     dataset = ADE20KDataset(data_root=str(ade_dir), pipeline=[LoadAnnotations()],
-                            data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'))
+                            data_prefix=dict(img_path='images/training',
+                                             seg_map_path='annotations/training'))
     assert len(dataset) == TINY['num_train']
     for value, name in ADE_CLASSES.items():
         assert dataset.metainfo['classes'][value - 1].strip() == name
@@ -74,7 +76,7 @@ def test_ade_is_deterministic(tmp_path, ade_dir):
     assert (tmp_path / 'again' / 'meta.json').read_bytes() == (ade_dir / 'meta.json').read_bytes()
 
 
-# ----------------------------------------------------------------------------- ADEChallengeData2016 layout
+# ---------------------------------------------------------------------- ADEChallengeData2016 layout
 def test_ade20k_layout(ade20k_dir):
     assert sorted(p.name for p in ade20k_dir.iterdir()) == [ADE20K_DIR, 'meta.json']
     dataset_dir = ade20k_dir / ADE20K_DIR
@@ -109,7 +111,8 @@ def test_ade20k_loads_in_mmseg_as_configured(ade20k_dir, split):
                 dict(type='mmseg.PackSegInputs')]
     dataset = DATASETS.build(dict(
         type='mmseg.ADE20KDataset', data_root=str(ade20k_dir / ADE20K_DIR),
-        data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'), pipeline=pipeline))
+        data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
+        pipeline=pipeline))
     assert len(dataset) == 2 and len(dataset.metainfo['classes']) == 150
     item = dataset[0]
     h, w = TINY_20K['image_size']

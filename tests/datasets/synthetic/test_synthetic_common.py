@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from litv2_mm.datasets import synthetic
-from litv2_mm.datasets.synthetic import (DEFAULT_ROOT, ensure_ade, ensure_ade20k, ensure_coco, ensure_coco2017,
-                                         ensure_datasets, ensure_imagenet, load_meta, make_ade, make_coco,
-                                         make_coco2017)
+from litv2_mm.datasets.synthetic import (DEFAULT_ROOT, ensure_ade, ensure_ade20k, ensure_coco,
+                                         ensure_coco2017, ensure_datasets, ensure_imagenet,
+                                         load_meta, make_ade, make_coco, make_coco2017)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -20,8 +20,10 @@ def set_old_mtime(paths):
 
 
 @pytest.mark.parametrize('ensure, image_glob', [
-    (ensure_coco, 'train/*.jpg'), (ensure_ade, 'images/training/*.jpg'), (ensure_coco2017, 'train2017/*.jpg'),
-    (ensure_ade20k, 'ADEChallengeData2016/images/training/*.jpg'), (ensure_imagenet, 'train/*/*.JPEG')])
+    (ensure_coco, 'train/*.jpg'), (ensure_ade, 'images/training/*.jpg'),
+    (ensure_coco2017, 'train2017/*.jpg'),
+    (ensure_ade20k, 'ADEChallengeData2016/images/training/*.jpg'),
+    (ensure_imagenet, 'train/*/*.JPEG')])
 def test_ensure_reuses_matching_and_regenerates_changed(tmp_path, ensure, image_glob):
     params = dict(num_train=3, num_val=1, image_size=40)
     root = tmp_path / 'set'
@@ -48,7 +50,8 @@ def test_ensure_reuses_matching_and_regenerates_changed(tmp_path, ensure, image_
 def test_ensure_returns_the_dataset_dir(tmp_path):
     params = dict(num_train=1, num_val=1, image_size=32)
     assert ensure_coco(tmp_path / 'coco', **params) == tmp_path / 'coco'
-    assert ensure_ade20k(tmp_path / 'ade20k', **params) == tmp_path / 'ade20k' / 'ADEChallengeData2016'
+    assert (ensure_ade20k(tmp_path / 'ade20k', **params)
+            == tmp_path / 'ade20k' / 'ADEChallengeData2016')
 
 
 def test_default_root_is_relative_to_the_working_directory(tmp_path, monkeypatch):
@@ -57,13 +60,16 @@ def test_default_root_is_relative_to_the_working_directory(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     root = ensure_coco2017(num_train=1, num_val=1, image_size=32)
     assert root == Path('data', 'generated', 'coco2017')
-    assert (tmp_path / 'data' / 'generated' / 'coco2017' / 'annotations' / 'instances_val2017.json').is_file()
+    assert (tmp_path / 'data' / 'generated' / 'coco2017' / 'annotations'
+            / 'instances_val2017.json').is_file()
 
 
 def test_ensure_datasets_layout(tmp_path):
     dirs = ensure_datasets(tmp_path, which='all', num_train=1, num_val=1, image_size=32)
-    assert dirs == {'coco': tmp_path / 'coco', 'ade': tmp_path / 'ade', 'coco2017': tmp_path / 'coco2017',
-                    'ade20k': tmp_path / 'ade20k' / 'ADEChallengeData2016', 'imagenet': tmp_path / 'imagenet'}
+    assert dirs == {'coco': tmp_path / 'coco', 'ade': tmp_path / 'ade',
+                    'coco2017': tmp_path / 'coco2017',
+                    'ade20k': tmp_path / 'ade20k' / 'ADEChallengeData2016',
+                    'imagenet': tmp_path / 'imagenet'}
     for name in ('coco', 'ade', 'coco2017', 'ade20k', 'imagenet'):
         assert load_meta(tmp_path / name)['dataset'] == name
     assert ensure_datasets(tmp_path, which='imagenet', num_train=1, num_val=1, image_size=32) == {
@@ -97,7 +103,8 @@ def load_cli():
 
 def test_cli_generates_then_reuses(tmp_path, capsys):
     cli = load_cli()
-    argv = ['--out', str(tmp_path), '--which', 'coco', '--num-train', '2', '--num-val', '1', '--size', '40', '48']
+    argv = ['--out', str(tmp_path), '--which', 'coco', '--num-train', '2', '--num-val', '1',
+            '--size', '40', '48']
     cli.main(argv)
     assert 'coco (generated)' in capsys.readouterr().out
     cli.main(argv)
@@ -106,11 +113,13 @@ def test_cli_generates_then_reuses(tmp_path, capsys):
     assert load_meta(tmp_path / 'coco')['params']['image_size'] == [40, 48]
 
 
-@pytest.mark.parametrize('which, summary', [('coco2017', 'val: 1 images'), ('ade20k', 'train: 2 images'),
+@pytest.mark.parametrize('which, summary', [('coco2017', 'val: 1 images'),
+                                            ('ade20k', 'train: 2 images'),
                                             ('imagenet', 'train: 8 images')])
 def test_cli_new_datasets(tmp_path, capsys, which, summary):
     cli = load_cli()
-    cli.main(['--out-dir', str(tmp_path), '--which', which, '--num-train', '2', '--num-val', '1', '--size', '40'])
+    cli.main(['--out-dir', str(tmp_path), '--which', which, '--num-train', '2', '--num-val', '1',
+              '--size', '40'])
     output = capsys.readouterr().out
     assert f'{which} (generated)' in output and summary in output
     assert json.loads((tmp_path / which / 'meta.json').read_text())['dataset'] == which

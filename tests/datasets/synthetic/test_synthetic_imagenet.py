@@ -15,7 +15,8 @@ def imagenet_dir(generated):
 
 def test_imagenet_layout_and_meta_files(imagenet_dir):
     assert sorted(p.name for p in imagenet_dir.iterdir()) == ['meta', 'meta.json', 'train', 'val']
-    train = [line.split() for line in (imagenet_dir / 'meta' / 'train.txt').read_text().splitlines()]
+    train = [line.split()
+             for line in (imagenet_dir / 'meta' / 'train.txt').read_text().splitlines()]
     assert train == [[f'{name}/{name}_{n:04d}.JPEG', str(label)]
                      for label, name in enumerate(IMAGENET_CLASSES) for n in range(1, 4)]
     val = [line.split() for line in (imagenet_dir / 'meta' / 'val.txt').read_text().splitlines()]
@@ -23,7 +24,8 @@ def test_imagenet_layout_and_meta_files(imagenet_dir):
     assert sorted(int(label) for _, label in val) == sorted(list(range(4)) * 2)
     assert sorted(p.name for p in (imagenet_dir / 'train').iterdir()) == sorted(IMAGENET_CLASSES)
     for split, entries in (('train', train), ('val', val)):
-        files = sorted(p.relative_to(imagenet_dir / split).as_posix() for p in (imagenet_dir / split).rglob('*.JPEG'))
+        files = sorted(p.relative_to(imagenet_dir / split).as_posix()
+                       for p in (imagenet_dir / split).rglob('*.JPEG'))
         assert files == sorted(path for path, _ in entries)
         assert cv2.imread(str(imagenet_dir / split / entries[0][0])).shape == (40, 48, 3)
 
