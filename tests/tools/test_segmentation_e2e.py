@@ -7,10 +7,11 @@ import re
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from PIL import Image
+
+from litv2_mm.apis import init_model, load_config
 
 pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 
@@ -65,15 +66,13 @@ def test_sem_fpn_learns_and_test_py_reproduces_the_miou(tmp_path, ade_root, run_
                                          ('sem_fpn/litv2_s_512x512_80k_ade20k.py', 'slide')])
 def test_one_iteration_and_inference_with_litv2_s(config, mode, ade_root, repo_root):
     """The ADE20K configs themselves (LITv2-S, random init) on small crops."""
-    cfg = Config.fromfile(osp.join(repo_root, 'configs', config))
-    cfg.model.backbone.init_cfg = None
+    cfg = load_config(osp.join(repo_root, 'configs', config))
     cfg.model.data_preprocessor.size = (64, 64)
     if mode == 'slide':
         cfg.model.test_cfg = dict(mode='slide', crop_size=(64, 64), stride=(48, 48))
+    model = init_model(cfg)  # the backbone's init_cfg dropped: random init
     init_default_scope('mmseg')
-    from mmseg.registry import DATASETS, MODELS
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    from mmseg.registry import DATASETS
     pipeline = [dict(type='LoadImageFromFile'),
                 dict(type='LoadAnnotations', reduce_zero_label=True),
                 dict(type='RandomCrop', crop_size=(64, 64)), dict(type='PackSegInputs')]
