@@ -5,6 +5,8 @@ import os.path as osp
 import pytest
 import torch
 
+from helpers import TRAIN_ARCH
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -116,7 +118,6 @@ def run_library_tool():
     return run
 
 
-TINY_ARCH = dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 
 
 @pytest.fixture(scope='session')
@@ -128,10 +129,10 @@ def tiny_config():
     def make(tmp_dir, base, extra=''):
         counter[0] += 1
         path = osp.join(str(tmp_dir), f'tiny_{counter[0]}.py')
-        widths = [TINY_ARCH['embed_dims'] * 2 ** i for i in range(4)]
+        widths = [TRAIN_ARCH['embed_dims'] * 2 ** i for i in range(4)]
         with open(path, 'w') as f:
             f.write(f"_base_ = '{osp.join(REPO, 'configs', base)}'\n"
-                    f"tiny_arch = {TINY_ARCH!r}\n"
+                    f"tiny_arch = {TRAIN_ARCH!r}\n"
                     f"tiny_widths = {widths!r}\n")
             f.write(extra)
         return path

@@ -5,6 +5,8 @@ folder on the import path for its conftest.py)."""
 # stages 3 and 4 (the default local_ws), two blocks in stage 3.
 TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
 TINY_WIDTHS = [16, 32, 64, 128]
+# The backbone of the end-to-end configs (``tiny_config``): wide enough to learn a little.
+TRAIN_ARCH = dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 
 
 def assert_rel_close(a, b, tol=1e-5, msg=''):

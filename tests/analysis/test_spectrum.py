@@ -15,7 +15,7 @@ from litv2_mm.datasets import (IMAGE_SUFFIXES, dataset_image_dir, list_images, l
                                normalisation)
 from litv2_mm.models import LITv2
 
-TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+from helpers import TINY
 
 
 def tiny_model(**kwargs):
