@@ -6,11 +6,15 @@
 #   distributed runs (gloo), names the opt-in for checkpoints the safe loader refuses;
 # - ExactResumeHook: random states saved with every checkpoint, restored on --resume;
 # - CheckpointFitHook: a checkpoint whose tensors do not fit the model fails before any
-#   training or evaluation; allow_partial_load=True loads only what fits, on purpose.
+#   training or evaluation; allow_partial_load=True loads only what fits, on purpose;
+# - FiniteLossHook: the first iteration with a NaN or infinite loss stops the run, named,
+#   before a checkpoint of the diverged weights is written; nonfinite_loss='warn' goes on.
 # Iteration-based configs also use train_cfg type 'ResumableIterBasedTrainLoop' (resumes
 # without loading the trained batches again) and every config writes its checkpoints
 # with the 'atomic_local' file backend (default_hooks.checkpoint.backend_args).
 custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
 runner_type = 'LITv2Runner'
-custom_hooks = [dict(type='ExactResumeHook'), dict(type='CheckpointFitHook')]
+custom_hooks = [dict(type='ExactResumeHook'), dict(type='CheckpointFitHook'),
+                dict(type='FiniteLossHook')]
 allow_partial_load = False
+nonfinite_loss = 'error'  # or "warn"

@@ -2,7 +2,7 @@ from .amp import (CPUAmpOptimWrapper, CPUAmpTestLoop, CPUAmpValLoop, autocast_fe
                   cpu_amp_config, inference_amp_available, inference_amp_config, inference_autocast)
 from .atomic_backend import AtomicLocalBackend
 from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
-from .hooks import CheckpointFitHook, ExactResumeHook
+from .hooks import CheckpointFitHook, ExactResumeHook, FiniteLossHook
 from .loops import ResumableIterBasedTrainLoop
 from .runner import LITv2Runner
 from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
@@ -10,5 +10,5 @@ from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
 __all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUAmpOptimWrapper', 'CPUAmpTestLoop',
            'CPUAmpValLoop', 'autocast_features', 'cpu_amp_config', 'inference_amp_available',
            'inference_amp_config', 'inference_autocast', 'CPUDistributedDataParallel',
-           'CheckpointFitHook', 'ExactResumeHook', 'LITv2Runner', 'ResumableIterBasedTrainLoop',
-           'allow_mmengine_checkpoints', 'prepare_cpu_distributed']
+           'CheckpointFitHook', 'ExactResumeHook', 'FiniteLossHook', 'LITv2Runner',
+           'ResumableIterBasedTrainLoop', 'allow_mmengine_checkpoints', 'prepare_cpu_distributed']

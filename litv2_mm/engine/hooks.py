@@ -3,7 +3,11 @@
 * :class:`ExactResumeHook`: a resumed run continues exactly like the uninterrupted one.
 * :class:`CheckpointFitHook`: a checkpoint whose tensors do not fit the model fails
   before any training or evaluation, naming every key that does not fit.
+* :class:`FiniteLossHook`: a non-finite loss stops the run, named, before a checkpoint of the
+  diverged weights is written.
 """
+import math
+
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -57,3 +61,62 @@ class CheckpointFitHook(Hook):
         check_state_dict_fits(model, checkpoint, f'checkpoint {source or ""}'.strip(),
                               allow_partial=bool(runner.cfg.get('allow_partial_load', False)),
                               logger=runner.logger)
+
+
+NONFINITE_ACTIONS = ('error', 'warn')
+
+
+@HOOKS.register_module()
+class FiniteLossHook(Hook):
+    """Stop the run at the first iteration whose total loss or any loss term is NaN or
+    infinite, before that iteration's checkpoint is written (this hook runs before
+    mmengine's ``CheckpointHook``), so no checkpoint with the diverged weights replaces the
+    good ones; the error names the iteration, the terms that are not finite, the learning
+    rate and what to try. The config key ``nonfinite_loss`` chooses: ``'error'`` (default,
+    a ``FloatingPointError``) or ``'warn'`` (log and go on). An iteration whose step the
+    fp16 loss scaler skipped (its scale went down) is only logged: that is how dynamic loss
+    scaling handles an overflow.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self):
+        self._scale = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self._scale = self._loss_scale(runner)
+
+    @staticmethod
+    def _loss_scale(runner):
+        scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
+        return scaler.get_scale() if scaler is not None and scaler.is_enabled() else None
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        bad = {k: float(v) for k, v in (outputs or {}).items()
+               if 'loss' in k and not math.isfinite(float(v))}
+        if not bad:
+            return
+        action = runner.cfg.get('nonfinite_loss', 'error')
+        if action not in NONFINITE_ACTIONS:
+            raise ValueError(f'nonfinite_loss must be one of {NONFINITE_ACTIONS}, got {action!r}')
+        iteration = runner.iter + 1
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+        scale = self._loss_scale(runner)
+        if self._scale is not None and scale is not None and scale < self._scale:
+            runner.logger.warning(f'iteration {iteration}: {terms}; the loss scaler skipped '
+                                  f'the step (scale {self._scale:g} -> {scale:g})')
+            return
+        lrs = runner.optim_wrapper.get_lr()
+        lr = ', '.join(f'{k} {v[0]:.3g}' for k, v in lrs.items()) if isinstance(lrs, dict) \
+            else str(lrs)
+        message = (f'iteration {iteration}: non-finite loss: {terms} (learning rate: {lr}). '
+                   f'No checkpoint of this iteration is written; the last one in '
+                   f'{runner.work_dir} is the last good state. Try a lower learning rate '
+                   f'(optim_wrapper.optimizer.lr) or a longer warm-up, gradient clipping '
+                   f'(optim_wrapper.clip_grad=dict(max_norm=...)), or, under --amp, fp32; '
+                   f'resume from the last checkpoint with --resume. To go on regardless, '
+                   f"set nonfinite_loss='warn' in the config.")
+        if action == 'warn':
+            runner.logger.warning(message)
+            return
+        raise FloatingPointError(message)

@@ -17,7 +17,8 @@ def test_config_declares_the_whole_run(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports['imports'] == ['litv2_mm']
     assert cfg.runner_type == 'LITv2Runner'
-    assert [h['type'] for h in cfg.custom_hooks] == ['ExactResumeHook', 'CheckpointFitHook']
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'ExactResumeHook', 'CheckpointFitHook', 'FiniteLossHook']
     assert cfg.allow_partial_load is False
     assert cfg.default_hooks.checkpoint.backend_args == dict(backend='atomic_local')
     loop = cfg.train_cfg.get('type', 'EpochBasedTrainLoop')
@@ -31,4 +32,5 @@ def test_runtime_pieces_are_registered_by_the_import():
     import litv2_mm  # noqa: F401
     assert RUNNERS.get('LITv2Runner') and LOOPS.get('ResumableIterBasedTrainLoop')
     assert HOOKS.get('ExactResumeHook') and HOOKS.get('CheckpointFitHook')
+    assert HOOKS.get('FiniteLossHook')
     assert 'atomic_local' in backends

@@ -69,3 +69,46 @@ def test_hook_follows_the_config_switch():
     FakeRunner.cfg['allow_partial_load'] = True
     found = CheckpointFitHook().after_load_checkpoint(FakeRunner(), ckpt)
     assert found is None  # warned, not raised
+
+
+class _Runner:
+    """What FiniteLossHook reads from a runner."""
+
+    def __init__(self, scaler=None, action='error'):
+        import logging
+
+        from mmengine.optim import OptimWrapper
+        model = torch.nn.Linear(2, 2)
+        self.optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+        if scaler is not None:
+            self.optim_wrapper.loss_scaler = scaler
+        self.cfg = dict(nonfinite_loss=action)
+        self.iter, self.work_dir, self.logger = 6, 'work', logging.getLogger('finite-loss')
+
+
+def test_finite_loss_hook_names_the_iteration_terms_and_lr():
+    from litv2_mm.engine import FiniteLossHook
+    hook, runner = FiniteLossHook(), _Runner()
+    hook.before_train_iter(runner, 0)
+    hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(1.0)))  # finite: nothing
+    with pytest.raises(FloatingPointError, match=r'iteration 7: non-finite loss: loss=nan, '
+                                                 r'loss_cls=inf \(learning rate: .*0\.1'):
+        hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('nan')),
+                                                      loss_cls=torch.tensor(float('inf')),
+                                                      acc=torch.tensor(float('nan'))))
+    with pytest.raises(ValueError, match='nonfinite_loss'):
+        hook.after_train_iter(_Runner(action='stop'), 0, outputs=dict(loss=float('nan')))
+
+
+def test_finite_loss_hook_lets_the_loss_scaler_skip_an_overflow(caplog):
+    from litv2_mm.engine import FiniteLossHook
+    scaler = torch.amp.GradScaler('cpu')
+    scaler.scale(torch.ones(()))  # a scaler's scale exists once it has scaled a loss
+    hook, runner = FiniteLossHook(), _Runner(scaler)
+    hook.before_train_iter(runner, 0)
+    scaler.update(new_scale=scaler.get_scale() / 2)  # the step was skipped
+    hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('inf'))))
+    assert 'the loss scaler skipped the step' in caplog.text
+    hook.before_train_iter(runner, 1)  # the scale stays: a real divergence
+    with pytest.raises(FloatingPointError):
+        hook.after_train_iter(runner, 1, outputs=dict(loss=torch.tensor(float('inf'))))

@@ -25,7 +25,8 @@ def test_train_flags(load_tool, monkeypatch, repo_root, tmp_path):
     assert cfg.work_dir == str(tmp_path / 'w')
     # nothing else: the runner, hooks and checks come from the config itself
     assert cfg.runner_type == 'LITv2Runner'
-    assert [h['type'] for h in cfg.custom_hooks] == ['ExactResumeHook', 'CheckpointFitHook']
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'ExactResumeHook', 'CheckpointFitHook', 'FiniteLossHook']
 
 
 def test_train_resume_from_a_given_checkpoint(load_tool, monkeypatch, repo_root):
