@@ -124,8 +124,7 @@ def preload(spec):
 def build_backbone(name):
     """One of :data:`ARCH_SPECS` as a bare backbone (random init)."""
     if name.startswith('litv2_'):
-        from ..models import LITv2
-        return LITv2(arch=name[-1], init_cfg=None)
+        return init_model(name[-1])
     from mmdet.models.backbones import ResNet, SwinTransformer
     if name == 'swin_t':
         return SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
