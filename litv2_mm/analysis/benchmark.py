@@ -61,16 +61,16 @@ class Result:
         return batch / statistics.median(self.times)
 
 
-def _tensors(out):
+def output_tensors(out):
     """All tensors in a (nested) model output."""
     if isinstance(out, torch.Tensor):
         yield out
     elif isinstance(out, (list, tuple)):
         for item in out:
-            yield from _tensors(item)
+            yield from output_tensors(item)
     elif isinstance(out, dict):
         for item in out.values():
-            yield from _tensors(item)
+            yield from output_tensors(item)
 
 
 def sync(device):
@@ -98,7 +98,7 @@ def make_step(module, settings):
         def step():
             with autocast():
                 out = runner(images)
-            loss = sum(t.float().mean() for t in _tensors(out) if t.is_floating_point())
+            loss = sum(t.float().mean() for t in output_tensors(out) if t.is_floating_point())
             loss.backward()
             for p in params:
                 p.grad = None

@@ -2,7 +2,7 @@
 ``||y - y_fp32|| / ||y_fp32||`` of every output tensor (a backbone's stage outputs)."""
 import torch
 
-from .benchmark import _tensors
+from .benchmark import output_tensors
 
 
 def relative_difference(a, b):
@@ -16,10 +16,10 @@ def autocast_errors(model, images, dtypes, device_type='cpu'):
     each dtype against fp32, without autograd (``model`` as it is: eval mode for inference,
     which takes the CPU speed-ups where they apply)."""
     with torch.no_grad():
-        reference = list(_tensors(model(images)))
+        reference = list(output_tensors(model(images)))
         errors = {}
         for dtype in dtypes:
             with torch.autocast(device_type, dtype=dtype):
-                outputs = list(_tensors(model(images)))
+                outputs = list(output_tensors(model(images)))
             errors[dtype] = [relative_difference(a, b) for a, b in zip(outputs, reference)]
     return errors

@@ -11,6 +11,7 @@ within the tolerances of ``GRAD_TOL`` (see there) of fp32's.
 import pytest
 import torch
 
+from litv2_mm.analysis.precision import relative_difference as rel_diff
 from litv2_mm.analysis.reference import reference_litv2
 from litv2_mm.models import LITv2
 
@@ -24,10 +25,6 @@ FWD_TOL = {torch.float16: 0.005, torch.bfloat16: 0.02}
 GRAD_TOL = {('train', torch.float16): (0.08, 0.20), ('train', torch.bfloat16): (0.15, 0.30),
             ('eval', torch.float16): (0.01, 0.05), ('eval', torch.bfloat16): (0.05, 0.25)}
 DTYPES = [torch.float16, torch.bfloat16]
-
-
-def rel_diff(a, b):
-    return ((a.float() - b.float()).norm() / b.float().norm()).item()
 
 
 def authors_imagenet_file(path):

@@ -5,7 +5,6 @@ weights; a run stopped and resumed with ``--amp`` ends with the uninterrupted ru
 bitwise; the AMP state (the loss scale, where there is one) is in every checkpoint; and
 tools/test.py --amp evaluates the checkpoint (bf16 feature extractor on a CPU)."""
 import glob
-import json
 import math
 import os.path as osp
 
@@ -27,15 +26,6 @@ default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1, max_keep_ckpts=
 SMALL_VAL = ['val_dataloader.dataset.indices=2', 'test_dataloader.dataset.indices=2']
 
 
-def losses(work_dir):
-    """Every logged loss term of every iteration: [{name: value}] from mmengine's scalars."""
-    (path,) = glob.glob(osp.join(str(work_dir), '*', 'vis_data', 'scalars.json'))
-    with open(path) as f:
-        rows = [json.loads(line) for line in f]
-    return [{k: v for k, v in row.items() if k.startswith('loss')} for row in rows
-            if 'loss' in row]
-
-
 def state(path):
     return torch.load(path, map_location='cpu')
 
@@ -53,8 +43,8 @@ def assert_same_weights(a, b):
 ])
 def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tiny_config,
                                                        coco_root, ade_root, run_tool,
-                                                       run_library_tool, base, lib, dtype,
-                                                       metric):
+                                                       run_library_tool, load_tool, base, lib,
+                                                       dtype, metric):
     cfg = tiny_config(tmp_path, base, SHRINK)
     options = [f'optim_wrapper.dtype={dtype}'] if dtype else []
 
@@ -66,8 +56,10 @@ def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tin
     full, part = tmp_path / 'full', tmp_path / 'part'
     out = run_tool('train.py', *args(full, 3)).stdout
     assert f'CPU autocast ({dtype or "bfloat16"})' in out
-    logged = losses(full)
-    assert len(logged) == 3 and all(math.isfinite(v) for row in logged for v in row.values())
+    plot_training = load_tool('analysis/plot_training')
+    logged, _ = plot_training.read_scalars(plot_training.find_scalars(str(full)), ())
+    assert len(logged['loss']) == 3
+    assert all(math.isfinite(v) for series in logged.values() for _, v in series)
     first, last = state(full / 'iter_1.pth'), state(full / 'iter_3.pth')
     changed = [k for k in first['state_dict']
                if not torch.equal(first['state_dict'][k], last['state_dict'][k])]
