@@ -12,6 +12,19 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(autouse=True)
+def seeded():
+    """Every test starts from the same random states (Python, numpy, torch), whatever ran
+    before it and in which order: a test's random inputs and initialisations are the same on
+    every run, so its outcome never depends on chance."""
+    import random
+
+    import numpy as np
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
 def clean_default_scope():
     """Clear mmengine's default scopes after every test, failed or not, so that a scope one
     test sets (``init_default_scope``, a runner) does not leak into the next."""
@@ -68,7 +81,8 @@ def run_tool():
     import sys
 
     def run(script, *args, timeout=900, check=True, env=None):
-        full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+        # the repo, and tests/ for hooks the tests inject (tests/toy_training.py)
+        full_env = dict(os.environ, PYTHONPATH=f'{REPO}:{osp.join(REPO, "tests")}', **(env or {}))
         cmd = [sys.executable, osp.join(REPO, 'tools', script), *map(str, args)]
         proc = subprocess.run(cmd, cwd=REPO, env=full_env, timeout=timeout, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -24,3 +24,26 @@ def expected_hw(H, W):
         sizes.append((h, w))
         h, w = max(h // 2, 1), max(w // 2, 1)
     return sizes
+
+
+def with_fault(tmp_dir, tiny_config, cfg, **hook):
+    """A config inheriting ``cfg`` with ``SignalAtIterHook(**hook)`` (tests/toy_training.py:
+    a signal at a fixed iteration) added to the hooks every config declares."""
+    from mmengine.config import Config
+    hooks = [*Config.fromfile(cfg).custom_hooks, dict(type='SignalAtIterHook', **hook)]
+    return tiny_config(tmp_dir, cfg, f"custom_imports = dict(imports=['litv2_mm', "
+                       f"'toy_training'], allow_failed_imports=False)\ncustom_hooks = {hooks!r}\n")
+
+
+def checkpoint_weights(path):
+    """The model weights of a checkpoint file."""
+    import torch
+    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+
+
+def assert_same_weights(a, b):
+    """Two state dicts with the same keys and bitwise equal tensors."""
+    import torch
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Distributed training through torchrun and mmengine's pytorch launcher.
+# Distributed training through torchrun (elastic) and mmengine's pytorch launcher.
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
-# Several nodes: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host0 PORT=29500 on every node.
+# Several nodes: NNODES=2 MASTER_ADDR=host0 PORT=29500 on every node (the rendezvous runs on
+# MASTER_ADDR:PORT; RDZV_ID names the job, the same on every node).
+# When a worker dies (out of memory, a lost node), torchrun restarts all workers, up to
+# MAX_RESTARTS times (default 3), and they resume from the latest checkpoint in the work dir
+# (LITv2Runner, under TORCHELASTIC_RESTART_COUNT > 0).
 # Without GPUs add: --cfg-options env_cfg.dist_cfg.backend=gloo
 set -euo pipefail
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -15,6 +18,6 @@ PYTHON=${PYTHON:-python}
 [[ -x "$DIR/../.venv/bin/python" && "$PYTHON" == python ]] && PYTHON="$DIR/../.venv/bin/python"
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
 exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
+    --nnodes="$NNODES" --nproc-per-node="$GPUS" --max-restarts="${MAX_RESTARTS:-3}" \
+    --rdzv-backend=c10d --rdzv-endpoint="$MASTER_ADDR:$PORT" --rdzv-id="${RDZV_ID:-litv2}" \
     "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"

@@ -1,18 +1,47 @@
 #!/usr/bin/env bash
-# Training on a slurm cluster through mmengine's slurm launcher.
+# Training on a slurm cluster through mmengine's slurm launcher, preemption-safe.
 #   GPUS=16 bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
+# Submits a batch job (sbatch) that slurm may requeue (--requeue) and that gets SIGUSR1
+# SIGNAL_TIME seconds (default 300) before its time limit (--signal). On SIGUSR1 or SIGTERM
+# (a preemption) train.py finishes the iteration in flight, writes a checkpoint of it and
+# exits with status 75; the job then requeues itself, and every start of the job resumes from
+# the latest checkpoint in WORK_DIR (--resume without a path; the first start trains from the
+# beginning). Prints the job id; the log is WORK_DIR/slurm-JOBID.out.
+# Environment: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SIGNAL_TIME, TIME (--time), SBATCH_ARGS,
+# SRUN_ARGS, PYTHON.
 set -euo pipefail
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
 WORK_DIR=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-DIR="$(cd "$(dirname "$0")" && pwd)"
-PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
-srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 $SRUN_ARGS \
-    python -u "$DIR/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher slurm "${@:5}"
+PREEMPTED=75  # litv2_mm.engine.PREEMPTED_EXIT_STATUS
+DIR=${LITV2_TOOLS:-"$(cd "$(dirname "$0")" && pwd)"}
+PYTHON=${PYTHON:-python}
+
+if [[ -z "${SLURM_JOB_ID:-}" ]]; then  # on the login node: submit this script as the job
+    GPUS=${GPUS:-8}
+    GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+    mkdir -p "$WORK_DIR"
+    # shellcheck disable=SC2086  # SBATCH_ARGS holds several options
+    exec sbatch --partition="$PARTITION" --job-name="$JOB_NAME" \
+        --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --gres=gpu:"$GPUS_PER_NODE" \
+        --cpus-per-task="${CPUS_PER_TASK:-5}" ${TIME:+--time="$TIME"} \
+        --requeue --signal=USR1@"${SIGNAL_TIME:-300}" --open-mode=append \
+        --output="$WORK_DIR/slurm-%j.out" --export=ALL,LITV2_TOOLS="$DIR" ${SBATCH_ARGS:-} \
+        "$DIR/slurm_train.sh" "$@"
+fi
+
+# in the job (each start, the requeued ones too): one task per GPU
+set +e
+# shellcheck disable=SC2086  # SRUN_ARGS holds several options
+PYTHONPATH="$DIR/..:${PYTHONPATH:-}" srun --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
+    "$PYTHON" -u "$DIR/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher slurm --resume \
+    "${@:5}"
+status=$?
+set -e
+if [[ $status -eq $PREEMPTED ]]; then
+    echo "slurm_train.sh: stopped by a signal after a checkpoint: requeueing job $SLURM_JOB_ID"
+    scontrol requeue "$SLURM_JOB_ID" || echo "slurm_train.sh: cannot requeue (not a batch" \
+        "job?): run this script again to resume"
+fi
+exit $status

@@ -5,6 +5,9 @@ mmpretrain's own tools/train.py run it the same way.
 
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--cfg-options k=v ...]
     torchrun --nproc-per-node 8 tools/train.py CONFIG --launcher pytorch
+
+Exit status: 0 when training ends, 75 when a stop signal (SIGTERM, SIGUSR1) stopped it after
+writing a checkpoint of the iteration in flight (``--resume`` continues it), 1 on an error.
 """
 import argparse
 import os
@@ -14,6 +17,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from litv2_mm.apis import load_tool_config
+from litv2_mm.engine import resume_latest
 
 
 def parse_args():
@@ -25,8 +29,9 @@ def parse_args():
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch / auto_scale_lr.base_batch_size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from CKPT, or from the latest checkpoint in the work dir '
-                             'when no path is given')
+                        help='resume from CKPT; without a path, from the latest checkpoint in '
+                             'the work dir if there is one, else start as configured (a requeued '
+                             'or restarted job continues, a first one starts)')
     parser.add_argument('--data-root', help='point every dataset and evaluator at this root '
                                             '(e.g. data/coco/ or data/ade/ADEChallengeData2016/)')
     parser.add_argument('--seed', type=int, help='random seed (with --deterministic for '
@@ -56,7 +61,7 @@ def build_config(args):
             raise ValueError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        resume_latest(cfg)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.seed is not None or args.deterministic:

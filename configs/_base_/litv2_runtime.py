@@ -8,13 +8,17 @@
 # - CheckpointFitHook: a checkpoint whose tensors do not fit the model fails before any
 #   training or evaluation; allow_partial_load=True loads only what fits, on purpose;
 # - FiniteLossHook: the first iteration with a NaN or infinite loss stops the run, named,
-#   before a checkpoint of the diverged weights is written; nonfinite_loss='warn' goes on.
+#   before a checkpoint of the diverged weights is written; nonfinite_loss='warn' goes on;
+# - PreemptionHook: on SIGTERM or SIGUSR1 (slurm, Kubernetes, torchrun) the run finishes the
+#   iteration in flight, writes a checkpoint of it (every rank stops at the same one) and
+#   exits with status 75; --resume continues it exactly.
 # Iteration-based configs also use train_cfg type 'ResumableIterBasedTrainLoop' (resumes
-# without loading the trained batches again) and every config writes its checkpoints
-# with the 'atomic_local' file backend (default_hooks.checkpoint.backend_args).
+# without loading the trained batches again), epoch-based ones 'ResumableEpochBasedTrainLoop'
+# (resumes in the middle of an epoch), and every config writes its checkpoints with the
+# 'atomic_local' file backend (default_hooks.checkpoint.backend_args).
 custom_imports = dict(imports=['litv2_mm'], allow_failed_imports=False)
 runner_type = 'LITv2Runner'
 custom_hooks = [dict(type='ExactResumeHook'), dict(type='CheckpointFitHook'),
-                dict(type='FiniteLossHook')]
+                dict(type='FiniteLossHook'), dict(type='PreemptionHook')]
 allow_partial_load = False
 nonfinite_loss = 'error'  # or "warn"

@@ -26,3 +26,5 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=5.0))
 auto_scale_lr = dict(base_batch_size=1024)
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# resumes in the middle of an epoch (after a preemption) without training its first part again
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')

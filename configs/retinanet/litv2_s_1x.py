@@ -27,3 +27,5 @@ optim_wrapper = dict(
     paramwise_cfg=dict(norm_decay_mult=0.))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# resumes in the middle of an epoch (after a preemption) without training its first part again
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')

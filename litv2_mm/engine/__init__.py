@@ -3,7 +3,10 @@ from .amp import (CPUAmpOptimWrapper, CPUAmpTestLoop, CPUAmpValLoop, autocast_fe
 from .atomic_backend import AtomicLocalBackend
 from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
 from .hooks import CheckpointFitHook, ExactResumeHook, FiniteLossHook
-from .loops import ResumableIterBasedTrainLoop
+from .layer_decay import BackboneLayerDecayOptimWrapperConstructor, backbone_layer_depth
+from .loops import ResumableEpochBasedTrainLoop, ResumableIterBasedTrainLoop
+from .preemption import (PREEMPTED_EXIT_STATUS, PreemptionHook, elastic_restart_count,
+                         latest_checkpoint, resume_latest)
 from .runner import LITv2Runner
 from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
 
@@ -11,4 +14,7 @@ __all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUAmpOptimWrapper'
            'CPUAmpValLoop', 'autocast_features', 'cpu_amp_config', 'inference_amp_available',
            'inference_amp_config', 'inference_autocast', 'CPUDistributedDataParallel',
            'CheckpointFitHook', 'ExactResumeHook', 'FiniteLossHook', 'LITv2Runner',
-           'ResumableIterBasedTrainLoop', 'allow_mmengine_checkpoints', 'prepare_cpu_distributed']
+           'PREEMPTED_EXIT_STATUS', 'PreemptionHook', 'ResumableEpochBasedTrainLoop',
+           'ResumableIterBasedTrainLoop', 'elastic_restart_count', 'latest_checkpoint',
+           'resume_latest', 'allow_mmengine_checkpoints', 'prepare_cpu_distributed']
+__all__ += ['BackboneLayerDecayOptimWrapperConstructor', 'backbone_layer_depth']

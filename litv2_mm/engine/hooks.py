@@ -8,6 +8,7 @@
 """
 import math
 
+from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -21,25 +22,61 @@ class ExactResumeHook(Hook):
     right before the first batch of the resumed run is loaded, where the uninterrupted run
     had them. (mmengine restores the seed, not the states.)
 
-    That moment is ``before_train_epoch``: an epoch-based loop loads the epoch's data after
-    it, and ``ResumableIterBasedTrainLoop`` positions its sampler and starts its dataloader
-    after it without drawing random numbers. The priority is the lowest, so other hooks'
-    ``before_train_epoch`` work (which may draw random numbers) runs first, as it did in the
-    uninterrupted run before the checkpoint was written. (mmengine's own
-    ``IterBasedTrainLoop`` loads every trained batch again after it: not exact.)
+    * That moment is ``before_train_epoch``: an epoch-based loop loads the epoch's data after
+      it, and our loops position their samplers and start their dataloaders after it without
+      drawing random numbers. (mmengine's own ``IterBasedTrainLoop`` loads every trained
+      batch again after it: not exact.)
+    * In a distributed run every rank's states are saved (their augmentations draw different
+      amounts) and each rank gets its own back. Rank 0 alone writes the checkpoint, so after
+      every iteration (before the checkpoint hooks, priority LOW) the ranks' states are
+      gathered: one small all-gather an iteration. Resumed with another number of ranks,
+      every rank gets rank 0's (with a warning).
+    * Validation leaves the random states as it found them (a dataloader draws a seed when
+      it starts), so a run resumed after the checkpoint of an iteration that was followed by
+      a validation draws what the uninterrupted run drew.
+
+    Hooks of priority BELOW_NORMAL and higher run their ``before_train_epoch`` before the
+    states are restored, as they ran before the checkpoint was written in the uninterrupted
+    run; the lower ones (the checkpoint and preemption hooks) draw no random numbers there.
     """
 
-    priority = 'LOWEST'
+    priority = 'LOW'
 
     def __init__(self):
         self._pending = None
+        self._ranks = None  # every rank's states after the last iteration (distributed runs)
+        self._before_val = None
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if get_world_size() > 1:
+            self._ranks = all_gather_object(get_rng_states())
+
+    def before_val(self, runner):
+        self._before_val = get_rng_states()
+
+    def after_val(self, runner):
+        if self._before_val is not None:
+            set_rng_states(self._before_val)
+            self._before_val = None
 
     def before_save_checkpoint(self, runner, checkpoint):
-        checkpoint['rng_states'] = get_rng_states()
+        # on rank 0 only: its own states now, the others' as gathered after the iteration
+        states = [get_rng_states()]
+        if get_world_size() > 1 and self._ranks is not None:
+            states += self._ranks[1:]
+        checkpoint['rng_states'] = states
 
     def after_load_checkpoint(self, runner, checkpoint):
-        if getattr(runner, '_resume', False) and 'rng_states' in checkpoint:
-            self._pending = checkpoint['rng_states']
+        states = checkpoint.get('rng_states')
+        if not getattr(runner, '_resume', False) or states is None:
+            return
+        if isinstance(states, dict):  # one process's states (earlier litv2_mm checkpoints)
+            states = [states]
+        if len(states) != get_world_size():
+            runner.logger.warning(f'the checkpoint holds the random states of {len(states)} '
+                                  f'ranks, this run has {get_world_size()}: every rank '
+                                  "resumes with rank 0's")
+        self._pending = states[get_rank()] if len(states) == get_world_size() else states[0]
 
     def before_train_epoch(self, runner):
         if self._pending is not None:

@@ -1,11 +1,14 @@
-"""An iteration-based training loop that resumes at once and exactly."""
+"""Training loops that resume at once and exactly: iteration-based, and epoch-based from a
+checkpoint written in the middle of an epoch."""
 import inspect
+import itertools
 import logging
 
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
-from mmengine.runner.loops import IterBasedTrainLoop, _InfiniteDataloaderIterator
+from mmengine.runner.loops import (EpochBasedTrainLoop, IterBasedTrainLoop,
+                                   _InfiniteDataloaderIterator)
 from torch.utils.data import DataLoader
 
 from ..utils import get_rng_states, set_rng_states
@@ -57,11 +60,8 @@ class _ResumedBatchSampler:
         return len(self.batch_sampler)
 
     def __iter__(self):
-        batches = iter(self.batch_sampler)
         skip, self._skip = self._skip, 0
-        for _ in range(skip):
-            next(batches)
-        yield from batches
+        yield from itertools.islice(iter(self.batch_sampler), skip, None)
 
 
 def _with_batch_sampler(dataloader, batch_sampler):
@@ -73,6 +73,24 @@ def _with_batch_sampler(dataloader, batch_sampler):
     kwargs = {name: getattr(dataloader, name) for name in names
               if name in inspect.signature(DataLoader).parameters and hasattr(dataloader, name)}
     return DataLoader(dataloader.dataset, batch_sampler=batch_sampler, **kwargs)
+
+
+def skip_batches(dataloader, skip):
+    """``dataloader`` positioned after its first ``skip`` batches of this pass, drawn as
+    indices only (see :class:`_ResumedBatchSampler`), or None if it has no batch sampler to
+    position."""
+    batch_sampler = getattr(dataloader, 'batch_sampler', None)
+    if batch_sampler is None or getattr(batch_sampler, 'sampler', None) is None:
+        return None
+    print_log(f'Resuming after {skip} trained batches: the sampler moves past them without '
+              'loading them', logger='current')
+    return _with_batch_sampler(dataloader, _ResumedBatchSampler(batch_sampler, skip))
+
+
+def _replay_warning(dataloader, skip):
+    print_log(f'{type(dataloader).__name__} has no batch sampler to position: loading the '
+              f'{skip} trained batches again to reach the resume point', logger='current',
+              level=logging.WARNING)
 
 
 @LOOPS.register_module()
@@ -115,21 +133,18 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         states = get_rng_states()
         batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
         sampler = getattr(batch_sampler, 'sampler', None)
-        epoch = 0
-        if skipped and batch_sampler is not None and sampler is not None:
-            if type(sampler).__name__ != 'InfiniteSampler':  # finite: whole epochs, then rest
-                epoch, skipped = divmod(skipped, len(batch_sampler))
+        epoch, positioned = 0, None
+        if skipped:
+            if sampler is not None and type(sampler).__name__ != 'InfiniteSampler':
+                epoch, skipped = divmod(skipped, len(batch_sampler))  # whole epochs, then rest
                 if hasattr(sampler, 'set_epoch'):
                     sampler.set_epoch(epoch)
-            self.dataloader = _with_batch_sampler(
-                self.dataloader, _ResumedBatchSampler(batch_sampler, skipped))
-            print_log(f'Resuming at iteration {self._iter}: sampler moved past the trained '
-                      'batches without loading them', logger='current')
+            positioned = skip_batches(self.dataloader, skipped)
+        if positioned is not None:
+            self.dataloader = positioned
         iterator = infinite_iterator(self.dataloader, epoch)
-        if self._iter and batch_sampler is None:
-            print_log(f'{type(self.dataloader).__name__} has no batch sampler to position: '
-                      f'loading the {self._iter} trained batches again to reach the resume '
-                      'point', logger='current', level=logging.WARNING)
+        if self._iter and positioned is None:
+            _replay_warning(self.dataloader, self._iter)
             for _ in range(self._iter):
                 next(iterator)
         set_rng_states(states)
@@ -151,3 +166,66 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')
         return self.runner.model
+
+
+EPOCH_BATCHES_KEY = 'train_epoch_batches'
+"""The message-hub runtime info (saved with every checkpoint) holding how many batches of
+the current epoch have been trained."""
+
+
+@LOOPS.register_module()
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """mmengine's ``EpochBasedTrainLoop``, except that a run resumed from a checkpoint written
+    in the middle of an epoch (by :class:`~litv2_mm.engine.PreemptionHook`, or a
+    ``CheckpointHook`` with ``by_epoch=False``) trains the rest of that epoch and no more:
+    mmengine's loop restarts the epoch from its first batch, training the batches before the
+    checkpoint twice.
+
+    Every iteration records how many batches of its epoch it has trained
+    (:data:`EPOCH_BATCHES_KEY` in the message hub, which checkpoints carry). Resumed at batch
+    k of an epoch, the loop calls ``before_train_epoch`` (the sampler gets its epoch, the
+    random states are restored by :class:`~litv2_mm.engine.ExactResumeHook`), moves the
+    batch sampler past the k batches without loading them (:func:`skip_batches`), starts the
+    dataloader without drawing random numbers and goes on with batch index k. A checkpoint
+    written at an epoch's end resumes at the next epoch, as in mmengine. Arguments as for
+    ``EpochBasedTrainLoop``.
+    """
+
+    def __init__(self, runner, dataloader, max_epochs, val_begin=1, val_interval=1,
+                 dynamic_intervals=None):
+        sampler = (dataloader.get('sampler') or {}).get('type') if isinstance(
+            dataloader, dict) else type(getattr(dataloader, 'sampler', None)).__name__
+        if sampler == 'InfiniteSampler':
+            raise ValueError('train_dataloader.sampler is an InfiniteSampler, whose epochs never '
+                             'end, in an epoch-based run (train_cfg.max_epochs): use '
+                             "sampler=dict(type='DefaultSampler', shuffle=True), or an "
+                             "iteration-based train_cfg (type='ResumableIterBasedTrainLoop', "
+                             'max_iters=...)')
+        super().__init__(runner, dataloader, max_epochs, val_begin=val_begin,
+                         val_interval=val_interval, dynamic_intervals=dynamic_intervals)
+
+    def run_epoch(self):
+        """Iterate one epoch (the rest of it after a mid-epoch resume)."""
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        done = int(self.runner.message_hub.get_info(EPOCH_BATCHES_KEY, 0) or 0)
+        for idx, data_batch in self._batches(done):
+            self.runner.message_hub.update_info(EPOCH_BATCHES_KEY, idx + 1)
+            self.run_iter(idx, data_batch)
+        self.runner.message_hub.update_info(EPOCH_BATCHES_KEY, 0)  # the epoch's checkpoint
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
+
+    def _batches(self, done):
+        """(index, batch) pairs of this epoch from batch ``done`` on."""
+        if not done:
+            return enumerate(self.dataloader)
+        states = get_rng_states()  # an iterator draws its base seed: not in the full run here
+        positioned = skip_batches(self.dataloader, done)
+        if positioned is None:
+            _replay_warning(self.dataloader, done)
+            iterator = itertools.islice(iter(self.dataloader), done, None)
+        else:
+            iterator = iter(positioned)
+        set_rng_states(states)
+        return enumerate(iterator, done)

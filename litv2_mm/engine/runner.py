@@ -3,16 +3,19 @@
 ``tools/train.py`` and ``tools/test.py`` (which build ``RUNNERS.build(cfg)`` when a config
 names a runner) run a config exactly as ours do."""
 import copy
+import logging
 import pickle
 
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..datasets import check_dataloader_annotations, check_pipelines
-from ..utils import checkpoint_load_error
+from ..utils import check_checkpoint_file, checkpoint_load_error
 from .amp import cpu_amp_config, inference_amp_config
 from .distributed import prepare_cpu_distributed
+from .preemption import elastic_restart_count, resume_latest
 
 
 @RUNNERS.register_module()
@@ -21,11 +24,17 @@ class LITv2Runner(Runner):
 
     * a distributed launch on a machine without CUDA is set up for CPUs (gloo) before the
       runner starts: :func:`~litv2_mm.engine.prepare_cpu_distributed`;
+    * a worker that torchrun's elastic agent restarted (``TORCHELASTIC_RESTART_COUNT`` > 0,
+      after a worker of the job died) resumes from the latest checkpoint in the work dir:
+      :func:`~litv2_mm.engine.resume_latest`;
     * before a train / val / test dataloader is built (all of them before the first
-      training iteration), its annotation files are checked (exist, parse, have the config's
-      classes: :func:`~litv2_mm.datasets.check_dataloader_annotations`), and its pipeline
-      then names the image file it fails on (:class:`~litv2_mm.datasets.CheckedPipeline`);
-    * a checkpoint the safe loader refuses fails naming the file, the refused type and the
+      training iteration), its annotation files (exist, parse, COCO entries valid, the
+      config's classes present) and the heads' ``num_classes`` are checked
+      (:func:`~litv2_mm.datasets.check_dataloader_annotations`); once built, a sample of
+      its items is loaded and checked, and its pipeline names the image or label map it
+      fails on (:func:`~litv2_mm.datasets.check_pipelines`);
+    * a checkpoint that is truncated or not a checkpoint fails naming the file, before it is
+      read; one the safe loader refuses fails naming the file, the refused type and the
       ``trusted://`` opt-in (its fit to the model is checked by ``CheckpointFitHook``);
     * ``AmpOptimWrapper`` (``--amp``) on a machine without a GPU becomes
       :class:`~litv2_mm.engine.CPUAmpOptimWrapper` (bf16 CPU autocast) instead of failing;
@@ -37,6 +46,13 @@ class LITv2Runner(Runner):
     @classmethod
     def from_cfg(cls, cfg):
         cfg = copy.deepcopy(cfg)
+        restarts = elastic_restart_count()
+        if restarts and cfg.get('work_dir'):
+            found = resume_latest(cfg)
+            print_log(f'torchrun restarted this worker ({restarts} restarts): '
+                      + (f'resuming from {found}' if found else 'no checkpoint in '
+                         f'{cfg.work_dir} yet, starting again'),
+                      logger='current', level=logging.WARNING)
         prepare_cpu_distributed(cfg)
         return super().from_cfg(cfg)
 
@@ -78,6 +94,7 @@ class LITv2Runner(Runner):
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)
         self.loading_checkpoint = filename  # named by CheckpointFitHook
+        check_checkpoint_file(filename)
         try:
             return super().load_checkpoint(filename, map_location=map_location, strict=strict,
                                            revise_keys=revise_keys)

@@ -4,6 +4,7 @@ model."""
 import os
 import os.path as osp
 import pickle
+import zipfile
 from collections import OrderedDict
 
 import torch
@@ -53,6 +54,34 @@ def checkpoint_load_error(filename, error):
                            f'({type(error).__name__}: {error})')
 
 
+_ZIP_START, _PICKLE_START = b'PK\x03\x04', b'\x80'
+
+
+def check_checkpoint_file(filename):
+    """Raise :class:`CheckpointError` naming ``filename`` if the local file is empty,
+    truncated or not a PyTorch checkpoint, without reading it: torch's zip format must end
+    with its central directory (the part a truncated copy loses; the whole file is not
+    read), the legacy format starts with a pickle. ``FileNotFoundError`` if it does not
+    exist. URLs and other schemes (``s3://``...) are left to their loaders; a ``trusted://``
+    prefix is looked through."""
+    path, _ = strip_trusted_prefix(filename)
+    if '://' in path:
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint file not found: {path}')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head.startswith(_ZIP_START):
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f'{path} is truncated: a PyTorch checkpoint (zip) without its '
+                                  'central directory (an interrupted copy or download?). Copy '
+                                  'it again, or use an earlier checkpoint.')
+    elif not head.startswith(_PICKLE_START):
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint ('
+                              + ('an empty file' if not head else f'it starts with {head!r}')
+                              + '): pass the .pth file that torch.save / a training run wrote.')
+
+
 def load_checkpoint_file(filename, map_location='cpu', trusted=False):
     """Read a checkpoint (local path or http(s) URL) into a dict.
 
@@ -70,8 +99,7 @@ def load_checkpoint_file(filename, map_location='cpu', trusted=False):
     trusted = trusted or prefixed
     if filename.startswith(('http://', 'https://')):
         filename = _download(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    check_checkpoint_file(filename)
     try:
         ckpt = torch.load(filename, map_location=map_location, weights_only=not trusted)
     except Exception as e:  # a broken file fails in many ways (EOFError, zip, KeyError, ...)

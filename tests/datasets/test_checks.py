@@ -1,6 +1,8 @@
 """Broken data is reported with the file name before work is wasted: missing or unparsable
 annotation files, categories that lack the config's classes, missing image folders, images
-that are missing, empty, truncated or not images, label maps of the wrong size."""
+that are missing, empty, truncated, not images or of another size than annotated (as they
+load, and on a sample before training), label maps of the wrong size, heads with fewer
+classes than the dataset. COCO files: test_coco_checks.py; label maps: test_seg_checks.py."""
 import json
 import shutil
 
@@ -10,8 +12,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from litv2_mm.datasets import (CheckedPipeline, DataError, ImageFileError,
-                               check_dataloader_annotations, check_pipelines)
+from litv2_mm.datasets import (CheckedPipeline, ClassCountError, DataError, ImageFileError,
+                               ImageSizeError, check_dataloader_annotations, check_head_classes,
+                               check_pipelines)
 
 CLASSES = ('circle', 'rectangle', 'triangle', 'star')
 
@@ -74,14 +77,14 @@ def test_evaluator_annotation_file_is_checked_against_the_dataset_classes(coco_c
         check_dataloader_annotations(cfg, 'val')
 
 
-def build_coco(root):
+def build_coco(root, sample=0):
     init_default_scope('mmdet')
     from mmdet.registry import DATASETS
     dataset = DATASETS.build(dict(
         type='CocoDataset', data_root=str(root), ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'), metainfo=dict(classes=CLASSES),
         pipeline=[dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]))
-    return check_pipelines(dataset)
+    return check_pipelines(dataset, sample=sample)
 
 
 def first_image(root):
@@ -106,6 +109,48 @@ def test_broken_image_is_named(coco_copy, damage, reason):
     with pytest.raises(ImageFileError, match=f'{reason}.*{image.name}|{image.name}.*{reason}'):
         dataset.prepare_data(0)
     dataset.prepare_data(1)  # the other images load
+
+
+def test_broken_image_in_the_sample_fails_before_training(coco_copy):
+    image = first_image(coco_copy)
+    image.write_bytes(b'')
+    with pytest.raises(ImageFileError, match=rf'empty \(0 bytes\): \S*{image.name}.*\[Found '
+                                             r'before training, in item 0 of the 32 checked of '
+                                             r'the 200 of CocoDataset'):
+        build_coco(coco_copy, sample=32)
+    build_coco(coco_copy, sample=0)  # not sampled: it fails as it loads (above)
+
+
+def with_image_size(root, width, height):
+    """The first image's width and height in the annotation file set to these."""
+    ann = root / 'annotations' / 'instances_train.json'
+    data = json.loads(ann.read_text())
+    data['images'][0].update(width=width, height=height)
+    ann.write_text(json.dumps(data))
+
+
+def test_image_of_another_size_than_its_annotation_fails(coco_copy):
+    with_image_size(coco_copy, 300, 256)  # the image is 256 x 256
+    image = first_image(coco_copy)
+    with pytest.raises(ImageSizeError, match=rf'image \S*{image.name} decodes to 256x256 but its '
+                                             r'annotation file gives it 300x256 \(width x '
+                                             r'height\): its boxes and masks would be misplaced'):
+        build_coco(coco_copy, sample=0).prepare_data(0)
+    with pytest.raises(ImageSizeError, match='Found before training, in item 0'):
+        build_coco(coco_copy, sample=32)
+
+
+def test_image_rotated_by_its_exif_orientation_says_so(coco_copy):
+    image = first_image(coco_copy)
+    pixels = Image.open(image).convert('RGB').crop((0, 0, 256, 200))  # 256 wide, 200 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees to display": decoders turn it to 200 x 256
+    pixels.save(image, exif=exif)
+    with_image_size(coco_copy, 256, 200)  # annotated as stored
+    with pytest.raises(ImageSizeError, match=r'decodes to 200x256 but its annotation file gives '
+                                             r'it 256x200 .*The sides are swapped: .*EXIF '
+                                             r'orientation'):
+        build_coco(coco_copy, sample=0).prepare_data(0)
 
 
 def test_truncated_png_is_named(tmp_path):
@@ -134,3 +179,37 @@ def test_label_map_of_wrong_size_is_named(tmp_path):
     out = pipeline(dict(img_path=str(img), seg_map_path=str(seg), reduce_zero_label=False,
                         seg_fields=[]))
     assert out['gt_seg_map'].shape == (40, 60)
+
+
+def test_heads_with_too_few_classes_name_the_key_and_both_numbers(repo_root, coco_root,
+                                                                  imagenet_root):
+    from litv2_mm.apis import set_data_root
+    for config, root, key in (
+            ('mask_rcnn/litv2_s_1x_synthetic.py', coco_root, 'roi_head.mask_head'),
+            ('retinanet/litv2_s_1x_synthetic.py', coco_root, 'bbox_head'),
+            ('classification/litv2_s_synthetic.py', imagenet_root, 'head')):
+        cfg = Config.fromfile(f'{repo_root}/configs/{config}')
+        set_data_root(cfg, str(root))
+        check_dataloader_annotations(cfg, 'train')  # as configured: fits
+        node = cfg.model
+        for part in key.split('.'):
+            node = node[part]
+        node.num_classes = 3
+        with pytest.raises(ClassCountError, match=rf'model.{key}.num_classes is 3 but the '
+                                                  r'dataset has 4 classes .*labels 3..3 index '
+                                                  rf'past .*Set model.{key}.num_classes=4'):
+            check_dataloader_annotations(cfg, 'train')
+
+
+def test_lists_of_heads_are_checked_and_more_classes_is_a_warning():
+    model = dict(roi_head=dict(bbox_head=[dict(num_classes=4), dict(num_classes=4)],
+                               mask_head=dict(num_classes=2, class_agnostic=True)),
+                 auxiliary_head=[dict(num_classes=4), dict(num_classes=5)])
+    warnings = check_head_classes(model, CLASSES)
+    assert len(warnings) == 1
+    assert warnings[0].startswith('train_dataloader: model.auxiliary_head.1.num_classes is 5 but '
+                                  'the dataset has 4 classes')
+    assert check_head_classes(model, CLASSES, warn_larger=False) == []
+    model['roi_head']['bbox_head'][1]['num_classes'] = 3
+    with pytest.raises(ClassCountError, match=r'model.roi_head.bbox_head.1.num_classes is 3'):
+        check_head_classes(model, CLASSES)

@@ -1,99 +1,33 @@
-"""ResumableIterBasedTrainLoop + ExactResumeHook: an iteration-based run resumed mid-way
-ends with the same weights as the uninterrupted run, and loads no data for the batches it
-skips (also with worker processes, in the same order)."""
-import os.path as osp
-
+"""ResumableIterBasedTrainLoop, ResumableEpochBasedTrainLoop + ExactResumeHook: a run
+resumed mid-way (an iteration-based one, an epoch-based one in the middle of an epoch) ends
+with the same weights as the uninterrupted run, and loads no data for the batches it skips
+(also with worker processes, in the same order)."""
 import pytest
 import torch
-import torch.nn as nn
-from mmengine.model import BaseModel
-from mmengine.registry import DATASETS, MODELS
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
-
-import litv2_mm  # noqa: F401  (registers the loop and the hook)
-
-
-@DATASETS.register_module(force=True)
-class LoadLoggingDataset(Dataset):
-    """Item i: a random vector (the 'augmentation' draws from the global RNG) and i; every
-    load appends i to ``log`` (a file, so worker processes count too)."""
-
-    def __init__(self, size, log):
-        self.size, self.log = size, log
-
-    def __len__(self):
-        return self.size
-
-    def __getitem__(self, idx):
-        with open(self.log, 'a') as f:
-            f.write(f'{idx}\n')
-        return dict(inputs=torch.randn(4) + idx, idx=idx)
-
-
-@MODELS.register_module(force=True)
-class DropoutRegressor(BaseModel):
-    """A linear layer behind dropout (draws from the RNG in training); records the items
-    it trained on in ``seen``."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 1)
-        self.drop = nn.Dropout(0.5)
-        self.seen = []
-
-    def forward(self, inputs, idx, mode='tensor'):
-        self.seen.extend(idx.tolist())
-        out = self.fc(self.drop(inputs))
-        return dict(loss=((out - 1) ** 2).mean()) if mode == 'loss' else out
-
-
-def run(work_dir, max_iters, sampler, log, resume=False, size=1000, workers=0):
-    runner = Runner(
-        model=dict(type='DropoutRegressor'), work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=dict(type='LoadLoggingDataset', size=size, log=str(log)),
-            sampler=sampler, batch_size=2, num_workers=workers,
-            persistent_workers=False, collate_fn=dict(type='default_collate')),
-        train_cfg=dict(type='ResumableIterBasedTrainLoop', max_iters=max_iters),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=3),
-                           logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='ExactResumeHook')], log_processor=dict(by_epoch=False),
-        randomness=dict(seed=0), resume=resume, default_scope='mmengine')
-    runner.train()
-    return runner
-
-
-def loads(log):
-    return [int(line) for line in open(log)] if osp.exists(log) else []
-
-
-INFINITE = dict(type='InfiniteSampler', shuffle=True)
+from toy_training import FINITE, INFINITE, assert_same_runs, loads, run
 
 
 @pytest.mark.slow  # trainings
-@pytest.mark.parametrize('sampler,size', [(INFINITE, 1000),
-                                          (dict(type='DefaultSampler', shuffle=True), 4)])
+@pytest.mark.parametrize('sampler,size', [(INFINITE, 1000), (FINITE, 4)])
 def test_resumed_run_ends_with_the_same_weights_and_loads_only_what_it_trains(
         tmp_path, sampler, size):
-    full = run(tmp_path / 'full', 6, sampler, tmp_path / 'full.log', size=size)
-    run(tmp_path / 'part', 3, sampler, tmp_path / 'part.log', size=size)
-    resumed = run(tmp_path / 'part', 6, sampler, tmp_path / 'resumed.log', resume=True,
-                  size=size)
+    full = run(tmp_path / 'full', tmp_path / 'full.log', sampler, max_iters=6, size=size)
+    run(tmp_path / 'part', tmp_path / 'part.log', sampler, max_iters=3, size=size)
+    resumed = run(tmp_path / 'part', tmp_path / 'resumed.log', sampler, max_iters=6,
+                  resume=True, size=size)
     assert full.model.seen[6:] == resumed.model.seen  # iterations 4-6, in order
     assert loads(tmp_path / 'resumed.log') == full.model.seen[6:]  # nothing skipped was loaded
-    for key, value in full.model.state_dict().items():
-        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert_same_runs(full, resumed)
     # the uninterrupted run's iterations 4-6 drew the same random numbers as the resumed run
     assert loads(tmp_path / 'full.log')[6:] == loads(tmp_path / 'resumed.log')
 
 
 @pytest.mark.slow
 def test_workers_keep_the_order_and_skip_without_loading(tmp_path):
-    full = run(tmp_path / 'full', 6, INFINITE, tmp_path / 'full.log', workers=2)
-    run(tmp_path / 'part', 3, INFINITE, tmp_path / 'part.log', workers=2)
-    resumed = run(tmp_path / 'part', 6, INFINITE, tmp_path / 'resumed.log', resume=True,
+    full = run(tmp_path / 'full', tmp_path / 'full.log', max_iters=6, workers=2)
+    run(tmp_path / 'part', tmp_path / 'part.log', max_iters=3, workers=2)
+    resumed = run(tmp_path / 'part', tmp_path / 'resumed.log', max_iters=6, resume=True,
                   workers=2)
     assert resumed.model.seen == full.model.seen[6:]
     skipped = set(full.model.seen[:6])  # 6 distinct indices of 1000
@@ -101,9 +35,46 @@ def test_workers_keep_the_order_and_skip_without_loading(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('stop', [5, 3])  # in epoch 2 / the last batch of epoch 1
+def test_epoch_loop_resumed_mid_epoch_trains_only_the_rest_of_it(tmp_path, stop):
+    """3 batches an epoch, 3 epochs; a checkpoint after iteration ``stop`` (an iteration
+    checkpoint in an epoch-based run, as a preemption writes), resumed: same weights as the
+    uninterrupted run, and the resumed run loads only the batches after ``stop``."""
+    every_iter = dict(by_epoch=False, interval=1)
+    full = run(tmp_path / 'full', tmp_path / 'full.log', FINITE, max_epochs=3, size=6,
+               checkpoint=every_iter)
+    part = tmp_path / 'part'
+    run(part, tmp_path / 'part.log', FINITE, max_epochs=3, size=6, checkpoint=every_iter)
+    (part / 'last_checkpoint').write_text(str(part / f'iter_{stop}.pth'))
+    resumed = run(part, tmp_path / 'resumed.log', FINITE, max_epochs=3, size=6, resume=True,
+                  checkpoint=every_iter)
+    assert resumed.model.seen == full.model.seen[2 * stop:]
+    assert loads(tmp_path / 'resumed.log') == full.model.seen[2 * stop:]
+    assert_same_runs(full, resumed)
+    assert (resumed.iter, resumed.epoch) == (9, 3)
+
+
+@pytest.mark.slow
+def test_mmengine_epoch_loop_trains_the_first_part_of_the_epoch_again(tmp_path):
+    """The control: mmengine's EpochBasedTrainLoop, resumed after iteration 5 (epoch 2,
+    batch 2 of 3), starts epoch 2 again: it trains 2 batches twice and ends elsewhere."""
+    every_iter = dict(by_epoch=False, interval=1)
+    kwargs = dict(sampler=FINITE, max_epochs=3, size=6, checkpoint=every_iter,
+                  loop='EpochBasedTrainLoop')
+    full = run(tmp_path / 'full', tmp_path / 'full.log', **kwargs)
+    part = tmp_path / 'part'
+    run(part, tmp_path / 'part.log', **kwargs)
+    (part / 'last_checkpoint').write_text(str(part / 'iter_5.pth'))
+    resumed = run(part, tmp_path / 'resumed.log', resume=True, **kwargs)
+    assert len(resumed.model.seen) == 2 * 6  # epochs 2 and 3 whole: batches 4, 5 twice
+    assert any(not torch.equal(v, resumed.model.state_dict()[k])
+               for k, v in full.model.state_dict().items())
+
+
+@pytest.mark.slow
 def test_mmengine_loop_replays_the_skipped_batches(tmp_path):
     """The cost the loop removes (mmengine issues #1520, #1633): a control run."""
-    run(tmp_path / 'part', 3, INFINITE, tmp_path / 'part.log')
+    run(tmp_path / 'part', tmp_path / 'part.log', max_iters=3)
     runner = Runner.from_cfg(dict(
         model=dict(type='DropoutRegressor'), work_dir=str(tmp_path / 'part'),
         train_dataloader=dict(dataset=dict(type='LoadLoggingDataset', size=1000,
@@ -155,3 +126,8 @@ def test_the_loop_is_built_as_mmengine_builds_it_without_loading_data(tmp_path):
     assert loads(tmp_path / 'log') == []  # no worker started, nothing prefetched
     with pytest.raises(ValueError, match='max_iters must be a positive int'):
         ResumableIterBasedTrainLoop(runner, runner.train_dataloader, max_iters=2.5)
+
+
+def test_an_infinite_sampler_in_an_epoch_based_run_is_named(tmp_path):
+    with pytest.raises(ValueError, match='train_dataloader.sampler is an InfiniteSampler'):
+        run(tmp_path, tmp_path / 'log', INFINITE, max_epochs=1)

@@ -17,7 +17,7 @@ def test_train_flags(load_tool, monkeypatch, repo_root, tmp_path):
         'train_cfg.max_epochs=2', 'allow_partial_load=True')
     cfg = tool.build_config(args)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
-    assert cfg.resume is True and cfg.load_from is None
+    assert cfg.resume is False  # --resume without a checkpoint in the work dir: a first start
     assert cfg.randomness == dict(seed=3, deterministic=False)
     assert cfg.train_dataloader.dataset.data_root == f'{tmp_path}/'
     assert cfg.val_evaluator.ann_file == f'{tmp_path}/annotations/instances_val2017.json'
@@ -26,7 +26,12 @@ def test_train_flags(load_tool, monkeypatch, repo_root, tmp_path):
     # nothing else: the runner, hooks and checks come from the config itself
     assert cfg.runner_type == 'LITv2Runner'
     assert [h['type'] for h in cfg.custom_hooks] == [
-        'ExactResumeHook', 'CheckpointFitHook', 'FiniteLossHook']
+        'ExactResumeHook', 'CheckpointFitHook', 'FiniteLossHook', 'PreemptionHook']
+    (tmp_path / 'w').mkdir()
+    (tmp_path / 'w' / 'last_checkpoint').write_text(str(tmp_path / 'w' / 'epoch_1.pth'))
+    cfg = tool.build_config(args)
+    assert cfg.resume is True and cfg.load_from is None  # a requeued job: the latest
+
 
 
 def test_train_resume_from_a_given_checkpoint(load_tool, monkeypatch, repo_root):

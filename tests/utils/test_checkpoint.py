@@ -4,8 +4,9 @@ of the keys that do not fit."""
 import pytest
 import torch
 
-from litv2_mm.utils import (CheckpointError, CheckpointMismatchError, check_state_dict_fits,
-                            checkpoint_state_dict, load_checkpoint_file, mismatch_report)
+from litv2_mm.utils import (CheckpointError, CheckpointMismatchError, check_checkpoint_file,
+                            check_state_dict_fits, checkpoint_state_dict, load_checkpoint_file,
+                            mismatch_report)
 
 
 def test_missing_file(tmp_path):
@@ -19,8 +20,44 @@ def test_truncated_file(tmp_path):
     data = path.read_bytes()
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(data[:len(data) // 2])
-    with pytest.raises(CheckpointError, match='cut.pth.*truncated or not a PyTorch checkpoint'):
+    with pytest.raises(CheckpointError, match='cut.pth is truncated'):
         load_checkpoint_file(cut)
+
+
+def test_broken_checkpoint_files_are_named(tmp_path):
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.ones(3)}}, good)
+    check_checkpoint_file(str(good))
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(good.read_bytes()[:-100])
+    text = tmp_path / 'notes.pth'
+    text.write_text('not weights')
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    for path, reason in [(truncated, 'truncated'), (text, 'not a PyTorch checkpoint'),
+                         (empty, 'empty file')]:
+        for check in (check_checkpoint_file, load_checkpoint_file):
+            with pytest.raises(CheckpointError, match=reason) as err:
+                check(str(path))
+            assert str(path) in str(err.value)
+    with pytest.raises(CheckpointError, match='truncated'):
+        check_checkpoint_file(f'trusted://{truncated}')
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        check_checkpoint_file(str(tmp_path / 'missing.pth'))
+
+
+@pytest.mark.slow  # a tool run
+def test_test_tool_names_a_truncated_checkpoint(tmp_path, ade_root, run_tool):
+    """The regression of issue 21: tools/test.py (the runner loads the checkpoint) ended
+    with PytorchStreamReader's error, naming no file."""
+    path = tmp_path / 'full.pth'
+    torch.save({'state_dict': {'w': torch.randn(1000)}}, path)
+    cut = tmp_path / 'truncated.pth'
+    cut.write_bytes(path.read_bytes()[:-200])
+    proc = run_tool('test.py', 'configs/sem_fpn/litv2_s_synthetic.py', cut, '--work-dir',
+                    tmp_path / 'work', check=False)
+    assert proc.returncode != 0
+    assert f'CheckpointError: {cut} is truncated' in proc.stdout.strip().splitlines()[-1]
 
 
 def test_not_a_checkpoint(tmp_path):

@@ -1,0 +1,66 @@
+"""tools/slurm_train.sh against stand-ins for sbatch, srun and scontrol (no slurm here): it
+submits a requeueable batch job that asks for SIGUSR1 before its time limit, every start
+runs train.py with --resume, and a run that a signal stopped (status 75) requeues the job."""
+import os
+import os.path as osp
+import subprocess
+
+import pytest
+
+FAKES = {
+    # sbatch: record the options, then run the script as the job (the first non-option)
+    'sbatch': 'echo "$@" >> "$LOG/sbatch"\n'
+              'while [[ "$1" == --* ]]; do shift; done\n'
+              'SLURM_JOB_ID=42 exec bash "$@"\n',
+    # srun: record the command, exit with the next status queued in $LOG/statuses
+    'srun': 'echo "$@" >> "$LOG/srun"\n'
+            'status=$(head -n1 "$LOG/statuses"); sed -i 1d "$LOG/statuses"; exit "$status"\n',
+    'scontrol': 'echo "$@" >> "$LOG/scontrol"\n',
+}
+
+
+@pytest.fixture
+def slurm(tmp_path, repo_root):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, body in FAKES.items():
+        (bin_dir / name).write_text('#!/usr/bin/env bash\n' + body)
+        (bin_dir / name).chmod(0o755)
+
+    def submit(status, **env):
+        (tmp_path / 'statuses').write_text(f'{status}\n')
+        full_env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', LOG=str(tmp_path),
+                        **env)
+        full_env.pop('SLURM_JOB_ID', None)
+        proc = subprocess.run(
+            ['bash', osp.join(repo_root, 'tools', 'slurm_train.sh'), 'gpu', 'litv2',
+             'configs/mask_rcnn/litv2_s_1x.py', str(tmp_path / 'work'), '--amp'],
+            cwd=repo_root, env=full_env, text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=60)
+        logs = {name: (tmp_path / name).read_text() if (tmp_path / name).exists() else ''
+                for name in FAKES}
+        return proc, logs
+
+    return submit
+
+
+def test_a_stopped_run_requeues_its_job(slurm, tmp_path):
+    proc, logs = slurm(75)
+    assert proc.returncode == 75, proc.stdout
+    sbatch = logs['sbatch'].split()
+    assert '--requeue' in sbatch and '--signal=USR1@300' in sbatch
+    assert f'--output={tmp_path}/work/slurm-%j.out' in sbatch and '--partition=gpu' in sbatch
+    srun = logs['srun'].split()
+    assert srun[srun.index('--work-dir=' + str(tmp_path / 'work')) - 1].endswith(
+        'configs/mask_rcnn/litv2_s_1x.py')
+    assert srun[-4:] == ['--launcher', 'slurm', '--resume', '--amp']
+    assert logs['scontrol'].split() == ['requeue', '42']
+    assert 'requeueing job 42' in proc.stdout
+
+
+def test_a_finished_or_failed_run_is_not_requeued(slurm):
+    for status in (0, 1):
+        proc, logs = slurm(status, SIGNAL_TIME='120')
+        assert proc.returncode == status
+        assert logs['scontrol'] == ''
+        assert '--signal=USR1@120' in logs['sbatch']
