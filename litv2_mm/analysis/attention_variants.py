@@ -142,15 +142,20 @@ class WindowAttention(MultiHeadSelfAttention):
 PAPER_FIG6_FLOPS = {'MSA': 521e6, 'SRA': 420e6, 'local window': 477e6, 'HiLo': 298e6}
 
 
-def comparison_layers(dim=768, num_heads=12):
+def comparison_layers(dim=768, num_heads=12, window_size=2, alpha=0.9, local_window=7):
     """{name: layer} of the Fig. 6 comparison; names starting with a key of
-    :data:`PAPER_FIG6_FLOPS` are the layers the paper's figure has."""
-    hilo = dict(dim=dim, num_heads=num_heads, qkv_bias=True, window_size=2, alpha=0.9)
+    :data:`PAPER_FIG6_FLOPS` are the layers the paper's figure has.
+
+    ``window_size`` and ``alpha`` are HiLo's (s and the Lo-Fi share of heads; the paper's
+    Fig. 6: 2 and 0.9), ``local_window`` the side of the window attention's windows (7)."""
+    hilo = dict(dim=dim, num_heads=num_heads, qkv_bias=True, window_size=window_size,
+                alpha=alpha)
     return {
         'MSA (matmul)': MultiHeadSelfAttention(dim, num_heads),
         'MSA (SDPA)': SDPAMultiHeadSelfAttention(dim, num_heads),
         'SRA (sr 2)': SpatialReductionAttention(dim, num_heads, sr_ratio=2),
-        'local window (7)': WindowAttention(dim, num_heads, window_size=7),
+        f'local window ({local_window})': WindowAttention(dim, num_heads,
+                                                          window_size=local_window),
         'HiLo (reference)': ReferenceHiLo(**hilo),
         'HiLo (fast)': HiLoAttention(**hilo),
     }

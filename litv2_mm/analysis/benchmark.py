@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 import torch
+import torch.nn as nn
 from tqdm import tqdm
 
 from .model_specs import build_model, count_parameters, preload
@@ -52,6 +53,12 @@ class Result:
     times: list  # seconds per iteration, one per timed round
     peak_memory: int = None  # bytes
     breakdown: dict = None  # time_breakdown.time_by_kind(...) when asked for
+    mode: str = 'inference'  # one of MODES
+    row: str = None  # the name without the mode (one table row per model and precision)
+
+    def __post_init__(self):
+        if self.row is None:
+            self.row = self.name
 
     @property
     def ms_per_iter(self):
@@ -78,13 +85,64 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def make_step(module, settings):
-    """Move ``module`` to the device and return ``step()``, one measured iteration:
-    inference under ``torch.no_grad`` or, with ``train_step``, forward + backward of
-    ``sum(mean(output))`` over all outputs (gradients dropped after each step)."""
+MODES = ('inference', 'training')
+
+
+def is_dropout(module):
+    """Dropout or stochastic depth (``nn.Dropout*``, mmcv's / timm's ``DropPath``)."""
+    return (isinstance(module, nn.modules.dropout._DropoutNd)
+            or type(module).__name__ == 'DropPath')
+
+
+def set_mode(module, training):
+    """``module.train(training)``; in training mode every dropout and drop-path layer stays
+    in eval mode (identity), so that every step of every model runs the same, deterministic
+    work: train-mode BatchNorm (batch statistics) and autograd, no random masks."""
+    module.train(training)
+    if training:
+        for m in module.modules():
+            if is_dropout(m):
+                m.eval()
+    return module
+
+
+def output_loss(out):
+    """Scalar loss of a (nested) output: the sum of the fp32 means of its float tensors."""
+    return sum(t.float().mean() for t in output_tensors(out) if t.is_floating_point())
+
+
+def make_forward_step(forward, backward=False, tensors=(), autocast=contextlib.nullcontext):
+    """``forward()`` (no arguments: it closes over its module and input) -> ``step()``, one
+    measured iteration: without ``backward``, ``forward()`` under ``torch.no_grad``; with it,
+    the gradients of ``tensors`` (parameters, inputs) are set to None, then ``forward()``
+    and ``backward()`` of :func:`output_loss` (no optimizer step). The gradients of the
+    last step are left in place."""
+    tensors = [t for t in tensors if t.requires_grad]
+
+    if backward:
+        def step():
+            for t in tensors:
+                t.grad = None
+            with autocast():
+                out = forward()
+            output_loss(out).backward()
+    else:
+        def step():
+            with torch.no_grad(), autocast():
+                forward()
+    return step
+
+
+def make_step(module, settings, backward=None):
+    """Move ``module`` to the device and return ``step()``, one measured iteration on a
+    random batch: inference under ``torch.no_grad`` or, with ``backward`` (default
+    ``settings.train_step``), forward + backward of the sum of the output means in train
+    mode with dropout and drop-path off (:func:`set_mode`), the parameters' gradients set
+    to None before each step (:func:`make_forward_step`)."""
+    backward = settings.train_step if backward is None else backward
     device = torch.device(settings.device)
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
-    module = module.to(device, memory_format=fmt).train(settings.train_step)
+    module = set_mode(module.to(device, memory_format=fmt), backward)
     images = torch.randn(settings.batch, 3, *settings.shape, device=device)
     images = images.contiguous(memory_format=fmt)
     runner = torch.compile(module) if settings.compile else module
@@ -92,21 +150,7 @@ def make_step(module, settings):
         autocast = lambda: torch.autocast(device.type, dtype=AMP_DTYPES[settings.amp])  # noqa: E731
     else:
         autocast = contextlib.nullcontext
-    params = [p for p in module.parameters() if p.requires_grad]
-
-    if settings.train_step:
-        def step():
-            with autocast():
-                out = runner(images)
-            loss = sum(t.float().mean() for t in output_tensors(out) if t.is_floating_point())
-            loss.backward()
-            for p in params:
-                p.grad = None
-    else:
-        def step():
-            with torch.no_grad(), autocast():
-                runner(images)
-    return step
+    return make_forward_step(lambda: runner(images), backward, module.parameters(), autocast)
 
 
 def time_interleaved(steps, runs, warmup, device, progress=True):
@@ -200,34 +244,49 @@ def _memory_child(payload):
 
 
 def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=True,
-                  breakdown_runs=0, precisions=None):
+                  breakdown_runs=0, precisions=None, modes=None):
     """Build every spec, time them interleaved, measure peak memory -> list of Result.
 
     ``precisions`` (e.g. ``[None, 'bf16']``; default ``[settings.amp]``): every model is
     timed in each (None = fp32, else the autocast dtype), in the same interleaved rounds;
-    with more than one, each result's name ends with its precision. ``breakdown_runs`` > 0
-    (CPU): then profile each model alone over that many iterations (``Result.breakdown``:
-    time by kind of op)."""
-    built = [build_model(s, settings.cfg_options) for s in specs]
-    names = [b.name for b in built]
-    if len(set(names)) != len(names):
-        raise ValueError(f'the same model twice in {names}')
+    with more than one, each result's name ends with its precision. ``modes`` (a subset of
+    :data:`MODES`; default the one ``settings.train_step`` names): likewise, every model in
+    each of inference (no grad) and training (forward + backward, :func:`make_step`), a
+    copy of the model per mode; with more than one, each name ends with its mode.
+    ``breakdown_runs`` > 0 (CPU): then profile each model alone over that many iterations
+    (``Result.breakdown``: time by kind of op)."""
     precisions = list(precisions or [settings.amp])
-    runs_of = []  # (spec, built model, settings of the run, result name)
-    for spec, b in zip(specs, built):
-        for amp in precisions:
-            name = b.name if len(precisions) == 1 else f'{b.name} {amp or "fp32"}'
-            runs_of.append((spec, b, replace(settings, amp=amp), name))
-    steps = {name: make_step(b.module, st) for _, b, st, name in runs_of}
+    modes = list(modes or [MODES[int(settings.train_step)]])
+    bad = [m for m in modes if m not in MODES]
+    if bad or len(set(modes)) != len(modes):
+        raise ValueError(f'modes must be distinct values of {MODES}, got {modes}')
+    runs_of = []  # (spec, module, settings of the run, result name, mode, row)
+    names = None
+    for mode in modes:
+        # One copy per mode: a module in train mode and one in eval mode, timed in turns.
+        built = [build_model(s, settings.cfg_options) for s in specs]
+        names = [b.name for b in built]
+        if len(set(names)) != len(names):
+            raise ValueError(f'the same model twice in {names}')
+        for spec, b in zip(specs, built):
+            for amp in precisions:
+                row = b.name if len(precisions) == 1 else f'{b.name} {amp or "fp32"}'
+                name = row if len(modes) == 1 else f'{row} {mode}'
+                st = replace(settings, amp=amp, train_step=mode == 'training')
+                runs_of.append((spec, b, st, name, mode, row))
+    order = {row: i for i, row in enumerate(dict.fromkeys(r[5] for r in runs_of))}
+    runs_of.sort(key=lambda r: order[r[5]])  # the modes of a model next to each other
+    steps = {name: make_step(b.module, st) for _, b, st, name, _, _ in runs_of}
     times = time_interleaved(steps, runs, warmup, settings.device, progress)
-    results = [Result(name, b.kind, count_parameters(b.module)[0], times[name])
-               for _, b, _, name in runs_of]
+    results = [Result(name, b.kind, count_parameters(b.module)[0], times[name], mode=mode,
+                      row=row)
+               for _, b, _, name, mode, row in runs_of]
     if breakdown_runs:
         for res in results:
             res.breakdown = time_by_kind(steps[res.name], runs=breakdown_runs)
     del steps, built
     if memory:
-        for (spec, _, st, _), res in zip(runs_of, results):
+        for (spec, _, st, _, _, _), res in zip(runs_of, results):
             res.peak_memory = measure_peak_memory(spec, st)
     return results
 
@@ -247,15 +306,60 @@ def machine_info(device):
     return ', '.join(parts)
 
 
+def _memory(result):
+    return f'{result.peak_memory / 2 ** 20:.0f} MiB' if result.peak_memory is not None else '-'
+
+
 def format_table(results, settings):
-    """Markdown table: model, kind, params, imgs/s, ms/iter, peak memory, speed vs the first."""
+    """Markdown table: model, kind, params, imgs/s, ms/iter, peak memory, speed vs the first.
+
+    With results in several modes (:func:`run_benchmark`'s ``modes``): one row per model
+    (and precision), and ms/iter, imgs/s, peak memory and speed vs the first model per
+    mode, side by side, then the time of a training step over an inference one."""
     mem_name = 'peak mem (CUDA)' if settings.device.startswith('cuda') else 'peak RSS growth'
+    modes = list(dict.fromkeys(r.mode for r in results))
+    if len(modes) > 1:
+        return _format_modes_table(results, settings, modes, mem_name)
     lines = [f'| model | kind | params | imgs/s | ms/iter | {mem_name} | speed vs first |',
              '|---|---|---|---|---|---|---|']
     base = results[0].imgs_per_s(settings.batch)
     for r in results:
-        mem = f'{r.peak_memory / 2 ** 20:.0f} MiB' if r.peak_memory is not None else '-'
         speed = r.imgs_per_s(settings.batch)
         lines.append(f'| {r.name} | {r.kind} | {r.params / 1e6:.2f}M | {speed:.1f} | '
-                     f'{r.ms_per_iter:.1f} | {mem} | {speed / base:.2f}x |')
+                     f'{r.ms_per_iter:.1f} | {_memory(r)} | {speed / base:.2f}x |')
+    return '\n'.join(lines)
+
+
+def _format_modes_table(results, settings, modes, mem_name):
+    by_row = {}
+    for r in results:
+        by_row.setdefault(r.row, {})[r.mode] = r
+    first = next(iter(by_row.values()))
+    header = ['model', 'kind', 'params']
+    for mode in modes:
+        header += [f'{mode} ms/iter', f'{mode} imgs/s', f'{mode} {mem_name}',
+                   f'{mode} speed vs first']
+    both = 'inference' in modes and 'training' in modes
+    if both:
+        header.append('training / inference time')
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for row, of_mode in by_row.items():
+        any_result = next(iter(of_mode.values()))
+        cells = [row, any_result.kind, f'{any_result.params / 1e6:.2f}M']
+        for mode in modes:
+            r = of_mode.get(mode)
+            if r is None:
+                cells += ['-'] * 4
+                continue
+            speed = r.imgs_per_s(settings.batch)
+            base = first[mode].imgs_per_s(settings.batch) if mode in first else None
+            cells += [f'{r.ms_per_iter:.1f}', f'{speed:.1f}', _memory(r),
+                      f'{speed / base:.2f}x' if base else '-']
+        if both:
+            if 'inference' in of_mode and 'training' in of_mode:
+                ratio = of_mode['training'].ms_per_iter / of_mode['inference'].ms_per_iter
+                cells.append(f'{ratio:.2f}x')
+            else:
+                cells.append('-')
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)

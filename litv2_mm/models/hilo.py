@@ -68,6 +68,12 @@ class HiLoAttention(nn.Module):
         proj_drop (float): dropout after the output projections.
         window_size (int): Hi-Fi window and Lo-Fi pooling size s; 1 = plain MSA.
         alpha (float): share of heads given to Lo-Fi, in [0, 1].
+
+    Shapes: ``attn(x, H, W)`` with x of shape (B, N, C), N = H * W tokens of an H x W map
+    in row-major order (``feature_map.flatten(2).transpose(1, 2)`` of a (B, C, H, W) map;
+    any H, W >= 1: the padding is internal) returns (B, N, C). There is no residual or
+    norm inside: a block adds them (``x + attn(norm(x), H, W)``). Plain PyTorch; use it
+    on its own as in docs/hilo.md.
     """
 
     def __init__(self, dim, num_heads=8, qkv_bias=False, qk_scale=None, attn_drop=0.,
@@ -98,6 +104,7 @@ class HiLoAttention(nn.Module):
                 f'window_size={self.ws}')
 
     def forward(self, x, H, W):
+        """x: (B, H*W, C) tokens of an H x W map (row-major) -> (B, H*W, C)."""
         B, N, C = x.shape
         if N != H * W or C != self.dim:
             raise ValueError(f'HiLoAttention expects x of shape (B, H*W={H * W}, C={self.dim}), '

@@ -124,3 +124,19 @@ def test_wrong_token_count_is_reported():
     attn = HiLoAttention(64, 4)
     with pytest.raises(ValueError, match='H\\*W'):
         attn(torch.randn(1, 10, 64), 3, 3)
+
+
+def test_the_standalone_example_in_the_docs_runs(repo_root):
+    """docs/hilo.md's example, as written there: build, forward, backward, shapes."""
+    import os.path as osp
+    import re
+    with open(osp.join(repo_root, 'docs', 'hilo.md')) as f:
+        blocks = re.findall(r'```python\n(.*?)```', f.read(), flags=re.S)
+    example = next(b for b in blocks if 'class HiLoBlock' in b)
+    namespace = {}
+    exec(compile(example, 'docs/hilo.md', 'exec'), namespace)
+    y, x, block = namespace['y'], namespace['x'], namespace['block']
+    assert y.shape == x.shape == (1, 256, 64, 64)
+    assert x.grad is not None and x.grad.shape == x.shape and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None for p in block.attn.parameters())
+    assert (block.attn.h_heads, block.attn.l_heads, block.attn.ws) == (4, 4, 8)

@@ -6,6 +6,11 @@
     python tools/analysis/benchmark.py --compare litv2_s resnet50 CONFIG:reference
     python tools/analysis/benchmark.py --compare litv2_s litv2_s:reference --breakdown
 
+``--mode inference|training`` times inference (no grad, the default) or a training step
+(forward + backward of the sum of the output means, train mode with dropout and drop-path
+off, no optimizer step); ``--mode inference training`` times every model in both, side by
+side in the same interleaved rounds (``--train-step`` = ``--mode training``).
+
 ``--dtype bf16|fp16`` runs the models under autocast to that dtype (weights kept in fp32, as
 ``--amp`` and ``test_cfg.fp16`` do); ``--dtype fp32 bf16`` times each model in both, side by
 side in the same interleaved rounds.
@@ -30,7 +35,7 @@ import argparse
 import torch
 from mmengine.config import DictAction
 
-from litv2_mm.analysis.benchmark import (AMP_DTYPES, Settings, format_table, machine_info,
+from litv2_mm.analysis.benchmark import (AMP_DTYPES, MODES, Settings, format_table, machine_info,
                                          run_benchmark)
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, parse_spec,
                                            spec_kind)
@@ -38,6 +43,8 @@ from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
 from litv2_mm.models.cpu_inference import native_bf16
 
 DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
+MODE_TITLES = dict(inference='inference, no grad',
+                   training='train step (forward + backward), dropout / drop-path off')
 
 
 def parse_args(argv=None):
@@ -70,9 +77,14 @@ def parse_args(argv=None):
     parser.add_argument('--channels-last', action='store_true',
                         help='model and input in channels-last memory format')
     parser.add_argument('--compile', action='store_true', help='torch.compile the models')
+    parser.add_argument('--mode', choices=MODES, nargs='+',
+                        help="what a step runs: 'inference' (forward under no_grad, eval "
+                             "mode; the default) or 'training' (forward + backward of the sum "
+                             'of the output means, train mode with dropout and drop-path off, '
+                             'gradients set to None before each step, no optimizer step). '
+                             'Both: every model in each, timed interleaved, side by side')
     parser.add_argument('--train-step', action='store_true',
-                        help='time forward + backward (loss: sum of output means) in train '
-                             'mode instead of inference')
+                        help='the same as --mode training')
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory measurement (one subprocess per model)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -90,6 +102,13 @@ def parse_args(argv=None):
         parser.error('give exactly one of CONFIG, --arch or --compare')
     if args.shape is not None and (len(args.shape) not in (1, 2) or min(args.shape) < 1):
         parser.error(f'--shape takes H W or one size (integers >= 1), got {args.shape}')
+    if args.train_step:
+        if args.mode not in (None, ['training']):
+            parser.error('--train-step is --mode training: give one of them')
+        args.mode = ['training']
+    args.mode = args.mode or ['inference']
+    if len(set(args.mode)) != len(args.mode):
+        parser.error(f'--mode: each mode once, got {" ".join(args.mode)}')
     if args.breakdown and args.device != 'cpu':
         parser.error('--breakdown profiles CPU ops: it needs --device cpu')
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -111,14 +130,14 @@ def main(argv=None):
         batch=args.batch or DEFAULT_BATCHES[kind],
         shape=tuple((args.shape * 2)[:2]) if args.shape else DEFAULT_SHAPES[kind],
         device=args.device, channels_last=args.channels_last,
-        compile=args.compile, train_step=args.train_step,
-        cfg_options=args.cfg_options)
+        compile=args.compile, cfg_options=args.cfg_options)
     warmup = args.warmup if args.warmup is not None else (50 if args.device == 'cuda' else 5)
     results = run_benchmark(args.specs, settings, runs=args.runs, warmup=warmup,
                             memory=not args.no_memory, progress=not args.no_progress,
                             breakdown_runs=min(args.runs, 3) if args.breakdown else 0,
-                            precisions=[None if d == 'fp32' else d for d in args.dtype])
-    mode = 'train step (forward + backward)' if args.train_step else 'inference, no grad'
+                            precisions=[None if d == 'fp32' else d for d in args.dtype],
+                            modes=args.mode)
+    mode = ' / '.join(MODE_TITLES[m] for m in args.mode)
     precision = ' / '.join('fp32' if d == 'fp32' else f'autocast {d} (fp32 weights)'
                            for d in args.dtype)
     if args.device == 'cpu' and 'bf16' in args.dtype and not native_bf16():
