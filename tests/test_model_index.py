@@ -97,7 +97,7 @@ def test_every_config_folder_has_its_generated_readme(tool):
     _, models = tool.load_model_index(REPO)
     readmes = tool.folder_readmes(REPO)
     folders = {osp.join('configs', f) for f in ('classification', 'retinanet', 'mask_rcnn',
-                                                 'sem_fpn', 'upernet')}
+                                                 'cascade_mask_rcnn', 'sem_fpn', 'upernet')}
     assert {osp.relpath(p, REPO) for p in readmes} == {osp.join(f, 'README.md') for f in folders}
     for path, text in readmes.items():
         with open(path) as f:
@@ -117,6 +117,14 @@ def test_every_config_folder_has_its_generated_readme(tool):
     mask_rcnn = readmes[Path(REPO) / 'configs' / 'mask_rcnn' / 'README.md']
     assert '| mask-rcnn_litv2_b_ws4_1x | [litv2_b_ws4_1x.py](litv2_b_ws4_1x.py) | COCO | 106M | ' \
         '449G | 46.8 | 42.3 | - |' in mask_rcnn
+    # nothing published for the 3x and cascade configs: dashes, and the notes say why
+    assert '| mask-rcnn_litv2_b_ms_3x | [litv2_b_ms_3x.py](litv2_b_ms_3x.py) | COCO | - | - | ' \
+        '- | - | - |' in mask_rcnn
+    assert 'No 3x results: the paper reports 1x only' in mask_rcnn
+    cascade = readmes[Path(REPO) / 'configs' / 'cascade_mask_rcnn' / 'README.md']
+    assert '| cascade-mask-rcnn_litv2_s_ms_3x | [litv2_s_ms_3x.py](litv2_s_ms_3x.py) | COCO | ' \
+        '- | - | - |' in cascade
+    assert 'No results: the paper reports no Cascade Mask R-CNN result' in cascade
 
 
 @pytest.mark.parametrize('change', ['edit', 'delete'])
@@ -144,3 +152,25 @@ def test_a_metafile_change_makes_the_folder_readme_stale(tool, repo_copy, capsys
     assert str(repo_copy / 'configs' / 'sem_fpn' / 'README.md') in err
     assert tool.main(['--repo', str(repo_copy)]) == 0
     assert '| 44.4 |' in (repo_copy / 'configs' / 'sem_fpn' / 'README.md').read_text()
+
+
+def test_3x_and_cascade_entries_claim_no_results(tool):
+    """The 3x Mask R-CNN and the Cascade Mask R-CNN configs (issue 23): listed, without results,
+    sizes or weights (none published), and README.md's model zoo names them as such."""
+    _, models = tool.load_model_index(REPO)
+    new = {m['Name']: m for m in models if m['Config'].endswith('_ms_3x.py')}
+    assert sorted(m['Config'] for m in new.values()) == sorted(
+        f'configs/{folder}/litv2_{v}_ms_3x.py' for folder in ('mask_rcnn', 'cascade_mask_rcnn')
+        for v in 'smb')
+    for m in new.values():
+        assert not {'Results', 'Weights'} & set(m), m['Name']
+        assert not {'Parameters', 'FLOPs'} & set(m['Metadata']), m['Name']
+        assert (m['Metadata']['Epochs'], m['Metadata']['Batch Size']) == (36, 16)
+    assert {m['In Collection'] for m in new.values()} == {'MaskRCNN-LITv2',
+                                                          'CascadeMaskRCNN-LITv2'}
+    tables = tool.render_tables(*tool.load_model_index(REPO))
+    assert '### CascadeMaskRCNN-LITv2' in tables
+    for name in new:
+        line = next(t for t in tables.splitlines() if t.startswith('No published results for')
+                    and f'`{name}`' in t)
+        assert line.endswith('the paper reports none and these configs were not trained here.')
