@@ -66,6 +66,7 @@ def test_bad_numbers_are_named(capsys, load_tool, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a child process
 def test_cpu_peak_memory_is_positive():
     peak = measure_peak_memory('litv2_s', Settings(batch=1, shape=(32, 32)))
     assert peak > 0

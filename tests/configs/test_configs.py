@@ -1,6 +1,7 @@
 """Every config loads and builds under its library's scope; sizes match the paper."""
 import glob
 import os.path as osp
+import re
 
 import mmdet
 import pytest
@@ -58,7 +59,12 @@ def test_configs_exist():
     assert set(MASK_3X + CASCADE_3X) <= names
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=rel)
+# The M and B models (the same code as S, larger) are built in the slow part only.
+BUILDS = [pytest.param(p, marks=pytest.mark.slow) if re.search(r'litv2_[mb]_', osp.basename(p))
+          else p for p in CONFIGS]
+
+
+@pytest.mark.parametrize('path', BUILDS, ids=rel)
 def test_config_builds(path):
     model = init_model(path)
     assert type(model.backbone).__name__ == 'LITv2'
