@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import torch
 
-from helpers import TRAIN_ARCH
+from helpers import RETINANET_ITERS, RETINANET_SHORT, SEM_FPN_ITERS, SEM_FPN_SHORT, TRAIN_ARCH
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -167,3 +167,27 @@ def load_tool():
         return module
 
     return load
+
+
+def _train(tmp_path_factory, run_tool, tiny_config, name, base, delta, iters):
+    tmp = tmp_path_factory.mktemp(name)
+    cfg = tiny_config(tmp, base, delta)
+    train = run_tool('train.py', cfg, '--work-dir', tmp / 'work', timeout=1500)
+    return cfg, str(tmp / 'work' / f'iter_{iters}.pth'), train.stdout
+
+
+@pytest.fixture(scope='session')
+def trained_retinanet(tmp_path_factory, coco_root, run_tool, tiny_config):
+    """(config, checkpoint, training output) of a RetinaNet with a small LITv2, trained
+    briefly on the embedded COCO-format set (helpers.RETINANET_SHORT) once per session: the
+    end-to-end and the deployment tests share it."""
+    return _train(tmp_path_factory, run_tool, tiny_config, 'retinanet',
+                  'retinanet/litv2_s_1x_synthetic.py', RETINANET_SHORT, RETINANET_ITERS)
+
+
+@pytest.fixture(scope='session')
+def trained_sem_fpn(tmp_path_factory, ade_root, run_tool, tiny_config):
+    """(config, checkpoint, training output) of a Semantic FPN with a small LITv2, trained
+    briefly on the embedded ADE20K-format set (helpers.SEM_FPN_SHORT), once per session."""
+    return _train(tmp_path_factory, run_tool, tiny_config, 'sem_fpn',
+                  'sem_fpn/litv2_s_synthetic.py', SEM_FPN_SHORT, SEM_FPN_ITERS)

@@ -8,6 +8,31 @@ TINY_WIDTHS = [16, 32, 64, 128]
 # The backbone of the end-to-end configs (``tiny_config``): wide enough to learn a little.
 TRAIN_ARCH = dict(embed_dims=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 
+# The short trainings of the end-to-end tests (``trained_retinanet``, ``trained_sem_fpn`` in
+# conftest.py), deltas over configs/retinanet/litv2_s_1x_synthetic.py and
+# configs/sem_fpn/litv2_s_synthetic.py for ``tiny_config``.
+RETINANET_ITERS = 160
+RETINANET_SHORT = f"""
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             neck=dict(in_channels=tiny_widths))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+train_dataloader = dict(batch_size=4)
+train_cfg = dict(max_iters={RETINANET_ITERS}, val_interval={RETINANET_ITERS})
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20)]
+default_hooks = dict(checkpoint=dict(interval={RETINANET_ITERS}), logger=dict(interval=20))
+"""
+SEM_FPN_ITERS = 120
+SEM_FPN_SHORT = f"""
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             neck=dict(in_channels=tiny_widths))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+train_cfg = dict(max_iters={SEM_FPN_ITERS}, val_interval={SEM_FPN_ITERS})
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10),
+                   dict(type='PolyLR', power=0.9, eta_min=0., by_epoch=False, begin=10,
+                        end={SEM_FPN_ITERS})]
+default_hooks = dict(checkpoint=dict(interval={SEM_FPN_ITERS}), logger=dict(interval=20))
+"""
+
 
 def assert_rel_close(a, b, tol=1e-5, msg=''):
     """max |a - b| within ``tol`` of max |b| (relative agreement over a whole tensor)."""

@@ -2,7 +2,8 @@
 # Create (or reuse) the project's virtual environment at .venv with the whole
 # OpenMMLab stack: torch 2.13 + torchvision 0.28, mmcv 2.1.0 with compiled ops,
 # mmengine 0.10.7, mmdet 3.3, mmsegmentation 1.2.2, mmpretrain 1.2.0, pycocotools,
-# the packages they use without declaring them, and litv2_mm in editable mode.
+# the packages they use without declaring them, mmdeploy 1.3.1 + ONNX Runtime + OpenVINO for
+# deployment, and litv2_mm in editable mode.
 #
 # Idempotent: a stamp file records a finished set-up; a second run only checks imports.
 # Every step is named; a failing step stops the script with a non-zero exit.
@@ -27,8 +28,14 @@ STACK_PINS=(
   mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
   "pycocotools>=2.0.7" ftfy regex "numpy>=1.24,<2.4" "setuptools>=77.0.3,<81"
   "matplotlib>=3.7" "scipy>=1.10" "shapely>=2.0" "terminaltables>=3.1"
-  "onnx>=1.16" "onnxruntime>=1.18" "pytest>=7" "hypothesis>=6" "ruff>=0.6" "isort>=5.12"
+  "onnx>=1.16" "onnxruntime>=1.18" "openvino>=2024.0"
+  "pytest>=7" "hypothesis>=6" "ruff>=0.6" "isort>=5.12"
 )
+# mmdeploy's wheel pins protobuf<=3.20.2, which onnx >= 1.16 cannot use (it needs protobuf 4+;
+# mmdeploy itself runs with the newer one): installed without its declared needs, then the
+# ones it imports. grpcio (its SNPE backend only) is left out.
+MMDEPLOY_PIN=mmdeploy==1.3.1
+MMDEPLOY_NEEDS=(aenum multiprocess prettytable dill wcwidth six)
 SIGNATURE="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py" 2>/dev/null | sha256sum | cut -c1-16)"
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$SIGNATURE" ]]; then
@@ -80,6 +87,10 @@ else
   "${PIP[@]}" install --progress-bar on "${STACK_PINS[@]}" "$MMCV_PIN" "${TORCH_PINS[@]}" 2>&1 \
     | tee "$LOG_DIR/stack.log" | quiet_filter
 
+  step "install mmdeploy 1.3.1 (without its protobuf<=3.20.2 pin) and what it imports"
+  "${PIP[@]}" install -q --no-deps "$MMDEPLOY_PIN"
+  "${PIP[@]}" install -q "${MMDEPLOY_NEEDS[@]}"
+
   step "install litv2_mm (editable)"
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
 fi
@@ -89,7 +100,8 @@ step "import check of every package and of mmcv's compiled ops"
 import importlib
 import torch, torchvision
 mods = ['mmengine', 'mmcv', 'mmcv.ops', 'mmdet', 'mmdet.models', 'mmseg', 'mmseg.models',
-        'mmpretrain', 'mmpretrain.models', 'pycocotools.coco', 'pkg_resources', 'litv2_mm']
+        'mmpretrain', 'mmpretrain.models', 'pycocotools.coco', 'pkg_resources', 'onnxruntime',
+        'openvino', 'mmdeploy', 'mmdeploy.apis', 'litv2_mm']
 versions = {}
 for m in mods:
     mod = importlib.import_module(m)

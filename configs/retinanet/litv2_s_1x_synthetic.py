@@ -6,6 +6,9 @@ model = dict(
     bbox_head=dict(num_classes=4),
     test_cfg=dict(score_thr=0.01))
 data_root = {{_base_.synthetic_data_root}}
+# the pipelines at the top level too (mmdeploy and the inferencers read cfg.test_pipeline)
+train_pipeline = {{_base_.synthetic_train_pipeline}}
+test_pipeline = {{_base_.synthetic_test_pipeline}}
 train_dataloader = {{_base_.synthetic_train_dataloader}}
 val_dataloader = {{_base_.synthetic_val_dataloader}}
 test_dataloader = val_dataloader

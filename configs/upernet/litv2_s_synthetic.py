@@ -6,6 +6,9 @@ model = dict(
     data_preprocessor=dict(size={{_base_.synthetic_crop_size}}),
     backbone=dict(init_cfg=None, drop_path_rate=0.1))
 data_root = {{_base_.synthetic_data_root}}
+# the pipelines at the top level too (mmdeploy and the inferencers read cfg.test_pipeline)
+train_pipeline = {{_base_.synthetic_train_pipeline}}
+test_pipeline = {{_base_.synthetic_test_pipeline}}
 train_dataloader = {{_base_.synthetic_train_dataloader}}
 val_dataloader = {{_base_.synthetic_val_dataloader}}
 test_dataloader = val_dataloader

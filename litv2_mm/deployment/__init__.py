@@ -1,7 +1,6 @@
 """Deployment helpers: ONNX export and onnxruntime check (``litv2_mm.deployment.onnx``); the
 models come from :func:`litv2_mm.apis.init_model`."""
-from .onnx import (OPSET, BackboneNeck, ClassifierLogits, compare_with_onnxruntime, export_onnx,
-                   trace_size)
+from .onnx import OPSET, BackboneNeck, ClassifierLogits, compare_with_onnxruntime, export_onnx
 
 __all__ = ['OPSET', 'BackboneNeck', 'ClassifierLogits', 'compare_with_onnxruntime',
-           'export_onnx', 'trace_size']
+           'export_onnx']

@@ -1,11 +1,12 @@
 """ONNX export of the LITv2 backbone, of backbone + FPN (detectors) and of mmpretrain
-classifiers, with dynamic batch and image size, and a check against onnxruntime.
+classifiers, with dynamic batch and image size, and a check against onnxruntime. Whole
+detectors and segmentors go through mmdeploy (``litv2_mm.deployment.mmdeploy``).
 
-The TorchScript exporter traces one input: Python branches on sizes (the stem's pad to a
-multiple of 4, HiLo's pad to a multiple of the window) are frozen at the traced size.
-``trace_size`` therefore picks a size at which every such pad is taken; a zero pad is a
-no-op, so the graph is right for every image size whose stage-3 map is at least 2 x 2
-(sides >= 29 px; DTM pads smaller maps in a branch that is not traced).
+The TorchScript exporter traces one input, and Python branches on sizes are frozen at the
+traced size. The backbone's pads (the stem's to a multiple of 4, HiLo's to a multiple of
+the window) are therefore always taken while tracing (a zero pad is a no-op), so the graph
+is right for every image size whose stage-3 map is at least 2 x 2 (sides >= 29 px; DTM pads
+smaller maps in a branch that is frozen).
 """
 import warnings
 
@@ -40,27 +41,7 @@ class ClassifierLogits(nn.Module):
         return self.classifier(x, mode='tensor')
 
 
-def _stage_maps(side, depth):
-    """Map side of each stage for an image side (stem ceil(/4), DTM floor(/2), min 1)."""
-    maps = [-(-side // 4)]
-    for _ in range(depth - 1):
-        maps.append(max(maps[-1] // 2, 1))
-    return maps
-
-
-def trace_size(backbone, min_side=224):
-    """(H, W), both >= ``min_side``, at which the stem pads and every HiLo stage with a
-    window > 1 pads its map, so tracing records all pads."""
-    windows = backbone.local_ws
-    side = min_side
-    while True:
-        maps = _stage_maps(side, len(windows))
-        if side % 4 and all(ws <= 1 or m % ws for ws, m in zip(windows, maps)):
-            return side, side
-        side += 1
-
-
-def export_onnx(model, path, input_size, output_names, opset=OPSET):
+def export_onnx(model, path, output_names, input_size=(224, 224), opset=OPSET):
     """Export ``model`` to ``path``, traced on one random (1, 3, *input_size) image, with
     dynamic batch and image size (dim 0 of every output, dims 2, 3 of 4-D outputs).
 
@@ -82,7 +63,7 @@ def export_onnx(model, path, input_size, output_names, opset=OPSET):
         spatial = {2: f'{name}_h', 3: f'{name}_w'} if out.dim() == 4 else {}
         dynamic_axes[name] = {0: 'batch', **spatial}
     with warnings.catch_warnings():
-        # The size branches the tracer warns about are frozen on purpose (see trace_size).
+        # The size checks the tracer warns about hold for every size (see the module's doc).
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(model, (x, ), str(path), dynamo=False, opset_version=opset,
                           input_names=['input'], output_names=list(output_names),

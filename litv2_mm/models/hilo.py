@@ -111,7 +111,7 @@ class HiLoAttention(nn.Module):
                              f'got {tuple(x.shape)}')
         x = x.view(B, H, W, C)
         pad_b, pad_r = (-H) % self.ws, (-W) % self.ws
-        if pad_b or pad_r:
+        if pad_b or pad_r or torch.jit.is_tracing():  # a traced graph pads for every size
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         if cpu_inference.compute_dtype(x, self) is not None:
             out = cpu_inference.hilo_by_image_groups(self, x)

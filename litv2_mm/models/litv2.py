@@ -19,8 +19,9 @@ from .hilo import HiLoAttention
 class PatchEmbed(nn.Module):
     """4x4 stride-4 conv + LayerNorm. (B, 3, H, W) -> tokens (B, H'*W', C), H' = ceil(H / 4).
 
-    The image is zero-padded on the right and bottom to a multiple of 4 first. The LayerNorm
-    takes its input in its own dtype (fp32 under autocast), so the residual stream of the
+    The image is zero-padded on the right and bottom to a multiple of 4 first (always when
+    traced for ONNX, where a zero pad is a no-op: the graph then fits every image size). The
+    LayerNorm takes its input in its own dtype (fp32 under autocast), so the residual stream of the
     first stage is fp32 under every autocast, as that of the later stages (a CPU's autocast
     would otherwise keep LayerNorm in the conv's bf16, a GPU's does not).
     """
@@ -34,7 +35,7 @@ class PatchEmbed(nn.Module):
     def forward(self, x):
         H, W = x.shape[-2:]
         p = self.patch_size
-        if H % p or W % p:
+        if H % p or W % p or torch.jit.is_tracing():  # a traced graph pads for every size
             x = F.pad(x, (0, (-W) % p, 0, (-H) % p))
         x = self.proj(x)
         Hs, Ws = x.shape[-2:]

@@ -7,15 +7,16 @@ import torch
 from mmengine.config import Config
 
 from litv2_mm.apis import init_model
-from litv2_mm.deployment import ClassifierLogits, compare_with_onnxruntime, export_onnx, trace_size
+from litv2_mm.deployment import ClassifierLogits, compare_with_onnxruntime, export_onnx
 
 from helpers import TINY
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-# (B, 3, H, W): 64 x 64 pads nothing; 90 x 70 pads the stem (90 % 4) and HiLo's stage-3 map
-# (23 x 18 tokens -> 5 x 4 in stage 3, window 2), with another batch size than the trace.
+# (B, 3, H, W): the graphs are traced at 64 x 64, which pads nothing; 90 x 70 pads the stem
+# (90 % 4) and HiLo's stage-3 map (23 x 18 tokens -> 5 x 4 in stage 3, window 2), with another
+# batch size than the trace.
 SHAPES = [(2, 3, 64, 64), (1, 3, 90, 70)]
 TOL = 1e-4
 
@@ -31,23 +32,15 @@ def tiny_arch():
     return dict(_delete_=True, **TINY)
 
 
-def check(model, backbone, tmp_path, output_names):
-    """Export ``model`` (whose LITv2 is ``backbone``), compare at SHAPES; the output names."""
+def check(model, tmp_path, output_names):
+    """Export ``model``, compare with onnxruntime at SHAPES; the output names."""
     path = tmp_path / 'model.onnx'
-    names = export_onnx(model, path, trace_size(backbone, min_side=64), output_names)
+    names = export_onnx(model, path, output_names, input_size=(64, 64))
     results = compare_with_onnxruntime(model, path, SHAPES)
     assert [shape for shape, _ in results] == SHAPES
     for shape, diff in results:
         assert diff < TOL, f'{shape}: max diff {diff}'
     return names
-
-
-def test_trace_size_takes_every_padding_branch():
-    for local_ws in ((0, 0, 2, 1), (0, 0, 4, 1)):
-        model = init_model(dict(type='LITv2', arch=TINY, local_ws=local_ws))
-        h, w = trace_size(model, min_side=224)
-        stage3 = -(-h // 4) // 4
-        assert h >= 224 and h % 4 and stage3 % local_ws[2]
 
 
 def test_build_backbone_loads_a_checkpoint_of_our_runs(tmp_path):
@@ -64,7 +57,7 @@ def test_backbone_exports_with_dynamic_batch_and_size(tmp_path):
     torch.manual_seed(0)
     model = init_model(dict(type='LITv2', arch=TINY))
     names = ['out0', 'out1', 'out2', 'out3']
-    assert check(model, model, tmp_path, names) == names
+    assert check(model, tmp_path, names) == names
 
 
 def test_classifier_exports_logits(repo_root, tmp_path):
@@ -75,7 +68,7 @@ def test_classifier_exports_logits(repo_root, tmp_path):
     classifier = init_model(cfg)
     model = ClassifierLogits(classifier).eval()
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
-    assert check(model, classifier.backbone, tmp_path, 'logits') == ['logits']
+    assert check(model, tmp_path, 'logits') == ['logits']
 
 
 def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys, load_tool):
@@ -92,8 +85,7 @@ def test_tool_exports_backbone_and_fpn_of_a_detector(repo_root, tmp_path, capsys
 
 def test_tool_fails_above_tolerance(tmp_path, monkeypatch, capsys, load_tool):
     tool = load_tool('deployment/export_onnx')
-    monkeypatch.setattr(tool, 'build', lambda args: (torch.nn.Identity(), init_model(
-        dict(type='LITv2', arch=TINY)), 'out', 'identity'))
+    monkeypatch.setattr(tool, 'build', lambda args: (torch.nn.Identity(), 'out', 'identity'))
     monkeypatch.setattr(tool, 'compare_with_onnxruntime', lambda *a, **k: [((2, 3, 64, 64), 1e-3)])
     assert tool.main(['--arch', 'small', '--out', str(tmp_path / 'x.onnx')]) == 1
     assert 'FAILED' in capsys.readouterr().err

@@ -10,18 +10,10 @@ import re
 import numpy as np
 import pytest
 
+from helpers import RETINANET_SHORT
+
 pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 
-ITERS = 160
-RETINANET_SHORT = f"""
-model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
-             neck=dict(in_channels=tiny_widths))
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-train_dataloader = dict(batch_size=4)
-train_cfg = dict(max_iters={ITERS}, val_interval={ITERS})
-param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20)]
-default_hooks = dict(checkpoint=dict(interval={ITERS}), logger=dict(interval=20))
-"""
 # the same detector, wider: its tensors do not fit the checkpoint above
 WIDER = """
 model = dict(backbone=dict(arch=dict(_delete_=True, embed_dims=48, depths=(1, 1, 1, 1),
@@ -63,14 +55,11 @@ def image_blind_map(coco_root, seed=0):
 
 
 def test_retinanet_learns_and_test_py_reproduces_the_ap(tmp_path, coco_root, run_tool,
-                                                         tiny_config):
-    cfg = tiny_config(tmp_path, 'retinanet/litv2_s_1x_synthetic.py', RETINANET_SHORT)
-    work = tmp_path / 'work'
-    train = run_tool('train.py', cfg, '--work-dir', work, timeout=1500)
-    trained = metric_lines(train.stdout)
+                                                         tiny_config, trained_retinanet):
+    cfg, ckpt, train_out = trained_retinanet
+    trained = metric_lines(train_out)
     baseline = image_blind_map(coco_root)
     assert float(trained['coco/bbox_mAP']) > baseline, (trained, baseline)
-    ckpt = work / f'iter_{ITERS}.pth'
     test = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'test',
                     '--out', tmp_path / 'preds.pkl', timeout=900)
     assert metric_lines(test.stdout) == trained

@@ -15,17 +15,6 @@ from litv2_mm.apis import init_model, load_config
 
 pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 
-ITERS = 120
-SEM_FPN_SHORT = f"""
-model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
-             neck=dict(in_channels=tiny_widths))
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-train_cfg = dict(max_iters={ITERS}, val_interval={ITERS})
-param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10),
-                   dict(type='PolyLR', power=0.9, eta_min=0., by_epoch=False, begin=10,
-                        end={ITERS})]
-default_hooks = dict(checkpoint=dict(interval={ITERS}), logger=dict(interval=20))
-"""
 
 
 def miou(text):
@@ -47,18 +36,16 @@ def one_class_miou(ade_root):
 
 
 def test_sem_fpn_learns_and_test_py_reproduces_the_miou(tmp_path, ade_root, run_tool,
-                                                        tiny_config):
-    cfg = tiny_config(tmp_path, 'sem_fpn/litv2_s_synthetic.py', SEM_FPN_SHORT)
-    work = tmp_path / 'work'
-    train = run_tool('train.py', cfg, '--work-dir', work, timeout=1500)
-    trained = miou(train.stdout)
-    assert trained, train.stdout[-3000:]
+                                                        trained_sem_fpn):
+    cfg, ckpt, train_out = trained_sem_fpn
+    trained = miou(train_out)
+    assert trained, train_out[-3000:]
     baseline = one_class_miou(ade_root)
     assert float(trained[-1]) > baseline, (trained, baseline)
-    test = run_tool('test.py', cfg, work / f'iter_{ITERS}.pth', '--work-dir', tmp_path / 'test')
+    test = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'test')
     assert miou(test.stdout) == trained[-1:]
     image = sorted(glob.glob(osp.join(ade_root, 'images', 'validation', '*.jpg')))[0]
-    run_tool('infer.py', cfg, work / f'iter_{ITERS}.pth', image, '--out-dir', tmp_path / 'vis')
+    run_tool('infer.py', cfg, ckpt, image, '--out-dir', tmp_path / 'vis')
     assert glob.glob(str(tmp_path / 'vis' / 'vis' / '*'))
 
 

@@ -22,7 +22,7 @@ from mmengine.config import DictAction
 
 from litv2_mm.apis import init_model, load_config
 from litv2_mm.deployment import (OPSET, BackboneNeck, ClassifierLogits, compare_with_onnxruntime,
-                                 export_onnx, trace_size)
+                                 export_onnx)
 
 
 def parse_shape(text):
@@ -72,36 +72,36 @@ def parse_args(argv=None):
 
 
 def build(args):
-    """(module to export, its LITv2 backbone, output names or prefix, export name)."""
+    """(module to export, output names or prefix, export name)."""
     if args.arch:
         model = init_model(args.arch, args.checkpoint, trusted=args.trust_checkpoint)
-        return model, model, [f'out{i}' for i in model.out_indices], f'litv2_{args.arch}'
+        return model, [f'out{i}' for i in model.out_indices], f'litv2_{args.arch}'
     cfg = load_config(args.config, args.cfg_options)
     name = osp.splitext(osp.basename(args.config))[0]
     if not (args.neck or args.classifier):
         model = init_model(cfg.model.backbone, args.checkpoint, trusted=args.trust_checkpoint)
-        return model, model, [f'out{i}' for i in model.out_indices], f'{name}_backbone'
+        return model, [f'out{i}' for i in model.out_indices], f'{name}_backbone'
     full = init_model(cfg, args.checkpoint, trusted=args.trust_checkpoint)
     if args.classifier:
         from mmpretrain.models import ImageClassifier
         if not isinstance(full, ImageClassifier):
             raise ValueError(f'--classifier: {args.config} builds a {type(full).__name__}, '
                              'not an mmpretrain ImageClassifier')
-        return ClassifierLogits(full), full.backbone, 'logits', f'{name}_classifier'
+        return ClassifierLogits(full), 'logits', f'{name}_classifier'
     if getattr(full, 'neck', None) is None:
         raise ValueError(f'--neck: the model of {args.config} ({type(full).__name__}) has no neck')
-    return BackboneNeck(full.backbone, full.neck), full.backbone, 'fpn', f'{name}_backbone_neck'
+    return BackboneNeck(full.backbone, full.neck), 'fpn', f'{name}_backbone_neck'
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.manual_seed(args.seed)
-    model, backbone, output_names, name = build(args)
+    model, output_names, name = build(args)
     model.eval()
     out = args.out or osp.join('work_dirs', 'onnx', f'{name}.onnx')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    size = trace_size(backbone)
-    output_names = export_onnx(model, out, size, output_names, opset=args.opset)
+    size = (224, 224)
+    output_names = export_onnx(model, out, output_names, size, opset=args.opset)
     print(f'weights: {args.checkpoint or f"random initialisation (seed {args.seed})"}')
     print(f'exported {name} to {out} (opset {args.opset}, traced at {size[0]}x{size[1]}, '
           f'dynamic batch/height/width, outputs: {", ".join(output_names)})')

@@ -1,0 +1,126 @@
+"""Whole detectors and segmentors through mmdeploy: export, evaluate, compare with PyTorch.
+
+The steps are mmdeploy's own (``torch2onnx``, ``to_backend``, its task processor's backend
+model and test runner, ``visualize_model``), called as its ``tools/deploy.py`` and
+``tools/test.py`` call them, in one process. What LITv2 itself needs from mmdeploy is in
+:mod:`litv2_mm.deployment.rewriters`, which the deploy configs import.
+"""
+import os.path as osp
+from copy import deepcopy
+
+METRIC_TOL = 0.002
+"""Largest |deployed - PyTorch| allowed in a held metric (:data:`HELD_METRICS`)."""
+HELD_METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP', 'segm_mAP_50',
+                'segm_mAP_75', 'mIoU', 'mAcc', 'aAcc')
+"""The metrics held to the tolerance (the part of a name after its ``coco/`` prefix): box
+and mask AP, mIoU. The COCO size breakdown (``_s``, ``_m``, ``_l``) is shown beside them but
+not held: over the few small or large objects of a validation set one box moves it by a
+percent, and mmdeploy's NMS picks its candidates per level as the top-k anchors (every class
+of each) where mmdet takes the top-k (anchor, class) pairs, so low-scoring boxes differ."""
+
+
+def load_configs(deploy_cfg, model_cfg):
+    """(deploy config, model config) as mmdeploy loads them; paths or Configs."""
+    from mmdeploy.utils import load_config
+    return load_config(deploy_cfg, model_cfg)
+
+
+def first_test_image(model_cfg):
+    """Path of the first image of ``model_cfg``'s test set (the export's example input)."""
+    from mmengine.dataset import BaseDataset
+    from mmengine.registry import DATASETS, init_default_scope
+    init_default_scope(model_cfg.get('default_scope'))
+    dataset_cfg = deepcopy(model_cfg.test_dataloader.dataset)
+    dataset_cfg['lazy_init'] = True
+    dataset = DATASETS.build(dataset_cfg)
+    if isinstance(dataset, BaseDataset):
+        dataset.full_init()
+    if len(dataset) == 0:
+        raise ValueError('the test set of the model config is empty: give --img')
+    return dataset.get_data_info(0)['img_path']
+
+
+def export(deploy_cfg, model_cfg, checkpoint, img, work_dir, device='cpu'):
+    """ONNX export (``torch2onnx``, traced on ``img``) and conversion to the deploy
+    config's backend (``to_backend``; nothing to convert for onnxruntime).
+
+    Returns:
+        list of the backend's model files.
+    """
+    from mmdeploy.apis import torch2onnx
+    from mmdeploy.apis.utils import to_backend
+    from mmdeploy.utils import get_backend, get_ir_config
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    save_file = get_ir_config(deploy_cfg)['save_file']
+    torch2onnx(img, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device=device)
+    return to_backend(get_backend(deploy_cfg), [osp.join(work_dir, save_file)],
+                      work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
+
+
+def evaluate(deploy_cfg, model_cfg, work_dir, backend_files=None, checkpoint=None,
+             device='cpu', show_dir=None):
+    """Metrics of the deployed model (``backend_files``) or, with ``checkpoint``, of the
+    PyTorch model, on ``model_cfg``'s test set with its evaluator, through the same
+    mmdeploy test runner (so both see the same data and the same metric code).
+
+    Returns:
+        dict: metric name -> value, as mmengine's ``Runner.test`` returns it.
+    """
+    from mmdeploy.apis import build_task_processor
+    if (backend_files is None) == (checkpoint is None):
+        raise ValueError('evaluate: give either backend_files or checkpoint')
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    processor = build_task_processor(model_cfg, deploy_cfg, device)
+    loader = deepcopy(model_cfg.test_dataloader)
+    loader['dataset'] = processor.build_dataset(loader['dataset'])
+    dataloader = processor.build_dataloader(loader)
+    if checkpoint is None:
+        model = processor.build_backend_model(
+            backend_files, data_preprocessor_updater=processor.update_data_preprocessor)
+    else:
+        model = processor.build_pytorch_model(checkpoint)
+    runner = processor.build_test_runner(model, work_dir, show_dir=show_dir,
+                                         dataloader=dataloader)
+    try:
+        return runner.test()
+    finally:
+        if hasattr(model, 'destroy'):
+            model.destroy()
+
+
+def is_held(name):
+    """Whether the metric ``name`` (e.g. ``coco/bbox_mAP``) is held to the tolerance."""
+    return name.rsplit('/', 1)[-1] in HELD_METRICS
+
+
+def compare_metrics(deployed, pytorch, tol=METRIC_TOL):
+    """Rows (name, deployed, PyTorch, |difference|, ok) for every numeric metric of either;
+    ``ok`` is None for a metric not held to ``tol`` (:func:`is_held`).
+
+    A metric one side lacks is a failed row (difference ``inf``)."""
+    rows = []
+    for name in sorted(set(deployed) | set(pytorch)):
+        a, b = deployed.get(name), pytorch.get(name)
+        if not all(isinstance(v, (int, float)) for v in (a, b)):
+            if a is None or b is None:
+                rows.append((name, a, b, float('inf'), False))
+            continue
+        diff = abs(float(a) - float(b))
+        rows.append((name, float(a), float(b), diff, diff <= tol if is_held(name) else None))
+    return rows
+
+
+def draw(deploy_cfg, model_cfg, img, out_file, backend_files=None, checkpoint=None,
+         device='cpu'):
+    """Predictions of the deployed model (``backend_files``) or of the PyTorch model
+    (``checkpoint``) on ``img``, drawn by the codebase's visualizer into ``out_file``."""
+    from mmdeploy.apis import visualize_model
+    from mmdeploy.utils import Backend, get_backend
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    if checkpoint is None:
+        files, backend = backend_files, get_backend(deploy_cfg)
+    else:
+        files, backend = [checkpoint], Backend.PYTORCH
+    visualize_model(model_cfg, deploy_cfg, files, img, device, backend=backend,
+                    output_file=out_file, show_result=False)
+    return out_file

@@ -1,0 +1,55 @@
+"""The CPU runtimes a deployed LITv2 runs in: ONNX Runtime and OpenVINO, on one ONNX file.
+
+Both take the thread count the PyTorch side uses, so that a comparison gives every runtime
+the same cores. mmdeploy's own OpenVINO backend cannot run with an OpenVINO of 2024 or later
+(it calls the Model Optimizer ``mo`` and ``openvino.inference_engine``, both removed; see
+docs/deployment.md): :func:`openvino_model` reads the ONNX file with OpenVINO's own reader.
+"""
+import os.path as osp
+
+import numpy as np
+import torch
+
+
+def mmdeploy_ops_library():
+    """Path of mmdeploy's onnxruntime custom-op library, or None without mmdeploy (graphs of
+    ``configs/deploy/`` at opset >= 16 need none of its operators)."""
+    try:
+        from mmdeploy.backend.onnxruntime.init_plugins import get_ops_path
+    except ImportError:
+        return None
+    path = get_ops_path()
+    return path if path and osp.isfile(path) else None
+
+
+def onnxruntime_session(path, threads=None):
+    """An onnxruntime CPU session of the ONNX file ``path`` on ``threads`` intra-op threads
+    (default: torch's thread count), with mmdeploy's custom operators where installed."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    ops = mmdeploy_ops_library()
+    if ops:
+        options.register_custom_ops_library(ops)
+    return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+
+
+def openvino_model(path, threads=None):
+    """The ONNX file ``path`` compiled by OpenVINO for the CPU, fp32 (no lower-precision
+    hint), on ``threads`` threads (default: torch's). Raises ImportError without openvino."""
+    import openvino as ov
+    core = ov.Core()
+    config = {'INFERENCE_NUM_THREADS': threads or torch.get_num_threads(),
+              'INFERENCE_PRECISION_HINT': 'f32'}
+    return core.compile_model(core.read_model(str(path)), 'CPU', config)
+
+
+def run_onnxruntime(session, inputs):
+    """Outputs (numpy arrays) of an onnxruntime session on {input name: array}."""
+    return session.run(None, inputs)
+
+
+def run_openvino(compiled, inputs):
+    """Outputs (numpy arrays, in the model's output order) of a compiled OpenVINO model."""
+    result = compiled(inputs)
+    return [np.asarray(result[out]) for out in compiled.outputs]

@@ -1,0 +1,189 @@
+"""Whole LITv2 detectors and segmentors deployed through mmdeploy (configs/deploy/) run in
+ONNX Runtime with PyTorch's results.
+
+Fast part: tiny RetinaNet, Mask R-CNN and Semantic FPN models (random weights, the
+classification biases raised so that many boxes pass the score threshold and NMS has work),
+exported static and dynamic: the graph uses only standard ONNX operators (GridSample for
+DTM, NonMaxSuppression), and on every validation image the deployed model's detections
+(boxes, scores, labels, masks) or class map match PyTorch's within stated tolerances.
+Slow part: the end-to-end tests' trained detector and segmentor through
+tools/deployment/deploy.py: the same box AP / mIoU as PyTorch within 0.002.
+"""
+import glob
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from litv2_mm.apis import init_model
+from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs
+
+pytest.importorskip('mmdeploy')
+onnx = pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
+
+SHRINK = """
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             neck=dict(in_channels=tiny_widths))
+"""
+# Tolerances of the per-image comparison (fp32 on both sides): a matched detection has the
+# same label, box corners within BOX_TOL px, scores within SCORE_TOL; detections near a
+# decision boundary (the score threshold, NMS's IoU threshold, the top-k cut) may flip, so
+# MATCHED of them must match in both directions.
+BOX_TOL, SCORE_TOL, MATCHED = 0.05, 1e-4, 0.97
+MASK_AGREE = 0.99   # share of mask pixels (in the image) both models agree on
+PIXEL_AGREE = 0.999  # share of class-map pixels both models agree on
+LOGIT_TIE = 1e-4  # where they do not, PyTorch's best two logits (about 60) are this close
+
+
+def deploy_config(repo_root, task, shape):
+    return osp.join(repo_root, 'configs', 'deploy', f'{task}_onnxruntime_{shape}.py')
+
+
+def save_random_model(cfg, path, layers=None):
+    """Random (seeded) weights of ``cfg``'s model, saved as a checkpoint; the classification
+    layers in ``layers`` {module path: (weight std, bias)} redrawn, so that their scores
+    spread (a freshly initialised head gives every class nearly the same score)."""
+    torch.manual_seed(0)
+    model = init_model(cfg)
+    with torch.no_grad():
+        for name, (std, bias) in (layers or {}).items():
+            layer = model.get_submodule(name)
+            layer.weight.normal_(0, std)
+            layer.bias.fill_(bias)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return str(path)
+
+
+def onnx_ops(path):
+    graph = onnx.load(path, load_external_data=False).graph
+    return {(node.domain or 'ai.onnx', node.op_type) for node in graph.node}
+
+
+def match_detections(a, b):
+    """Share of ``a``'s detections with a partner in ``b`` (InstanceData): same label, every
+    box corner within BOX_TOL, score within SCORE_TOL (each partner used once)."""
+    if len(a) == 0:
+        return 1.0 if len(b) == 0 else 0.0
+    used = np.zeros(len(b), bool)
+    found = 0
+    for box, score, label in zip(a.bboxes.numpy(), a.scores.numpy(), a.labels.numpy()):
+        ok = ((b.labels.numpy() == label) & ~used
+              & (np.abs(b.scores.numpy() - score) <= SCORE_TOL)
+              & (np.abs(b.bboxes.numpy() - box).max(1) <= BOX_TOL))
+        if ok.any():
+            used[np.flatnonzero(ok)[0]] = True
+            found += 1
+    return found / len(a)
+
+
+def matched_pairs(a, b):
+    """Index pairs (i, j) of the detections that match (as in match_detections)."""
+    pairs, used = [], set()
+    for i in range(len(a)):
+        for j in range(len(b)):
+            if (j not in used and int(a.labels[i]) == int(b.labels[j])
+                    and abs(float(a.scores[i] - b.scores[j])) <= SCORE_TOL
+                    and float((a.bboxes[i] - b.bboxes[j]).abs().max()) <= BOX_TOL):
+                pairs.append((i, j))
+                used.add(j)
+                break
+    return pairs
+
+
+def predictions(deploy_cfg, model_cfg, files, checkpoint, images):
+    """[(deployed, PyTorch) result of each image], both through mmdeploy's task processor."""
+    from mmdeploy.apis import build_task_processor
+    deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
+    processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
+    deployed = processor.build_backend_model(
+        files, data_preprocessor_updater=processor.update_data_preprocessor)
+    pytorch = processor.build_pytorch_model(checkpoint)
+    pairs = []
+    for img in images:
+        data, _ = processor.create_input(img)
+        with torch.no_grad():
+            pairs.append((deployed.test_step(data)[0], pytorch.test_step(data)[0]))
+    return pairs
+
+
+DETECTORS = {
+    # task, config, {classification layer: (weight std, bias)}
+    'retinanet': ('detection', 'retinanet/litv2_s_1x_synthetic.py',
+                  {'bbox_head.retina_cls': (0.3, -2.0)}),
+    'mask_rcnn': ('instance-seg', 'mask_rcnn/litv2_s_1x_synthetic.py',
+                  {'roi_head.bbox_head.fc_cls': (0.3, 0.0)}),
+}
+
+
+SLOW = pytest.mark.slow
+
+
+# the fast part deploys RetinaNet (dynamic) and Semantic FPN (static); the rest is slow
+@pytest.mark.parametrize('detector,shape', [
+    pytest.param('retinanet', 'static', marks=SLOW), ('retinanet', 'dynamic'),
+    pytest.param('mask_rcnn', 'static', marks=SLOW),
+    pytest.param('mask_rcnn', 'dynamic', marks=SLOW)])
+def test_detector_deploys_with_the_detections_of_pytorch(detector, shape, repo_root, coco_root,
+                                                         tmp_path, tiny_config):
+    task, base, layers = DETECTORS[detector]
+    cfg = tiny_config(tmp_path, base, SHRINK)
+    checkpoint = save_random_model(cfg, tmp_path / 'model.pth', layers)
+    images = sorted(glob.glob(osp.join(coco_root, 'val', '*.jpg')))[:3]
+    deploy_cfg = deploy_config(repo_root, task, shape)
+    files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
+    ops = onnx_ops(files[0])
+    assert {('ai.onnx', 'GridSample'), ('ai.onnx', 'NonMaxSuppression')} <= ops
+    assert {domain for domain, _ in ops} == {'ai.onnx'}, ops  # no custom operator
+
+    for deployed, pytorch in predictions(deploy_cfg, cfg, files, checkpoint, images):
+        a, b = deployed.pred_instances, pytorch.pred_instances
+        assert len(b) >= 20  # NMS kept many boxes: the comparison has something to compare
+        assert match_detections(a, b) >= MATCHED and match_detections(b, a) >= MATCHED
+        if task == 'instance-seg':
+            for i, j in matched_pairs(a, b):
+                agree = (a.masks[i].bool() == b.masks[j].bool()).float().mean()
+                assert agree >= MASK_AGREE, (i, j, float(agree))
+
+
+@pytest.mark.parametrize('shape', ['static', pytest.param('dynamic', marks=SLOW)])
+def test_segmentor_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_root, tmp_path,
+                                                          tiny_config):
+    cfg = tiny_config(tmp_path, 'sem_fpn/litv2_s_synthetic.py', SHRINK)
+    checkpoint = save_random_model(cfg, tmp_path / 'model.pth',
+                                   {'decode_head.conv_seg': (0.3, 0.0)})
+    images = sorted(glob.glob(osp.join(ade_root, 'images', 'validation', '*.jpg')))[:3]
+    deploy_cfg = deploy_config(repo_root, 'segmentation', shape)
+    files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
+    ops = onnx_ops(files[0])
+    assert ('ai.onnx', 'GridSample') in ops and {d for d, _ in ops} == {'ai.onnx'}, ops
+    for deployed, pytorch in predictions(deploy_cfg, cfg, files, checkpoint, images):
+        a, b = deployed.pred_sem_seg.data, pytorch.pred_sem_seg.data
+        assert a.shape == b.shape
+        assert len(b.unique()) > 1  # not one class everywhere
+        top2 = pytorch.seg_logits.data.topk(2, dim=0).values
+        assert (a == b).float().mean() >= PIXEL_AGREE
+        # a pixel may differ only where PyTorch's two best classes are all but tied
+        assert ((top2[0] - top2[1])[(a != b)[0]] <= LOGIT_TIE).all()
+
+
+@SLOW
+@pytest.mark.parametrize('shape', ['static', 'dynamic'])
+@pytest.mark.parametrize('trained,task,metric', [
+    ('trained_retinanet', 'detection', 'coco/bbox_mAP'),
+    ('trained_sem_fpn', 'segmentation', 'mIoU'),
+])
+def test_deploy_tool_gives_the_metrics_of_pytorch(trained, task, metric, shape, repo_root,
+                                                  tmp_path, run_tool, request):
+    cfg, checkpoint, _ = request.getfixturevalue(trained)
+    work = tmp_path / 'deploy'
+    out = run_tool('deployment/deploy.py', deploy_config(repo_root, task, shape), cfg,
+                   checkpoint, '--work-dir', work, timeout=1200).stdout
+    assert 'OK: every held metric of the onnxruntime model is within 0.002 of PyTorch' in out
+    result = json.load(open(work / 'metrics.json'))
+    deployed, pytorch = result['onnxruntime'][metric], result['pytorch'][metric]
+    assert pytorch > 0 and abs(deployed - pytorch) <= METRIC_TOL, (deployed, pytorch)
+    assert (work / 'output_onnxruntime.jpg').stat().st_size > 0
+    assert (work / 'output_pytorch.jpg').stat().st_size > 0
