@@ -1,5 +1,7 @@
 """Helpers shared by the tests (imported as ``from helpers import ...``; pytest puts this
 folder on the import path for its conftest.py)."""
+import pytest
+import torch
 
 # A LITv2 small enough for fast tests that still has every part: 4 stages, attention in
 # stages 3 and 4 (the default local_ws), two blocks in stage 3.
@@ -32,6 +34,14 @@ param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin
                         end={SEM_FPN_ITERS})]
 default_hooks = dict(checkpoint=dict(interval={SEM_FPN_ITERS}), logger=dict(interval=20))
 """
+
+
+def skip_unless_cpu_bf16(dtype=torch.bfloat16):
+    """Skip a bf16 case on a CPU whose oneDNN has no bf16 kernels (it needs avx512bw/vl/dq or
+    avx_ne_convert: a plain AVX2 CPU refuses bf16 convolutions); other dtypes run."""
+    from litv2_mm.engine.amp import cpu_bf16_kernels
+    if str(dtype) in ('bf16', 'bfloat16', 'torch.bfloat16') and not cpu_bf16_kernels():
+        pytest.skip('this CPU has no oneDNN bf16 kernels (AVX2 only)')
 
 
 def assert_rel_close(a, b, tol=1e-5, msg=''):

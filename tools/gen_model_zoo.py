@@ -3,8 +3,8 @@
 README.md's tables go between the markers ``<!-- model-zoo:start -->`` and
 ``<!-- model-zoo:end -->``; every config folder with a metafile gets a whole README.md in the
 OpenMMLab layout (title, abstract, the folder's results table, citation), written from its
-metafile and the folder texts below. Every config under configs/*/ (but configs/_base_) must
-be listed in a metafile and every listed config must exist.
+metafile and the folder texts below. Every config under configs/*/ (but configs/_base_ and
+configs/deploy) must be listed in a metafile and every listed config must exist.
 
     python tools/gen_model_zoo.py            # rewrite README.md and configs/*/README.md
     python tools/gen_model_zoo.py --check    # exit 1 if one of them or the index is out of date
@@ -159,11 +159,16 @@ def load_model_index(repo=REPO):
     return collections, models
 
 
+NOT_MODELS = ('_base_', 'deploy')
+"""Folders of configs/ that hold no model configs (bases; mmdeploy's deploy configs)."""
+
+
 def config_files(repo=REPO):
-    """Config paths (posix, relative to repo) under configs/*/, without configs/_base_."""
+    """Model config paths (posix, relative to repo) under configs/*/, without the folders of
+    NOT_MODELS."""
     repo = Path(repo)
     return sorted(p.relative_to(repo).as_posix() for p in (repo / 'configs').glob('*/**/*.py')
-                  if p.relative_to(repo / 'configs').parts[0] != '_base_')
+                  if p.relative_to(repo / 'configs').parts[0] not in NOT_MODELS)
 
 
 def index_problems(repo=REPO):

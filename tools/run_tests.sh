@@ -15,6 +15,6 @@ if [[ $# -gt 0 && ! ( $# -eq 1 && "$1" == "-q" ) ]]; then
   exec .venv/bin/python -m pytest tests "$@"
 fi
 echo "[tests] running pytest: the fast part (-m 'not slow')"
-.venv/bin/python -m pytest tests -m "not slow" "$@"
+.venv/bin/python -m pytest tests -m "not slow" --durations=10 "$@"
 echo "[tests] running pytest: the end-to-end part (-m slow)"
-exec .venv/bin/python -m pytest tests -m slow "$@"
+exec .venv/bin/python -m pytest tests -m slow --durations=25 "$@"

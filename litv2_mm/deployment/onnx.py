@@ -1,6 +1,6 @@
 """ONNX export of the LITv2 backbone, of backbone + FPN (detectors) and of mmpretrain
 classifiers, with dynamic batch and image size, and a check against onnxruntime. Whole
-detectors and segmentors go through mmdeploy (``litv2_mm.deployment.mmdeploy``).
+detectors and segmentors go through mmdeploy (``litv2_mm.deployment.end2end``).
 
 The TorchScript exporter traces one input, and Python branches on sizes are frozen at the
 traced size. The backbone's pads (the stem's to a multiple of 4, HiLo's to a multiple of
@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 import torch
 import torch.nn as nn
+
+from .runtimes import onnxruntime_session
 
 OPSET = 17
 
@@ -77,8 +79,7 @@ def compare_with_onnxruntime(model, path, shapes, seed=0):
     Returns:
         list of (shape, max |torch - onnxruntime| over all outputs).
     """
-    import onnxruntime as ort
-    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    session = onnxruntime_session(path)
     generator = torch.Generator().manual_seed(seed)
     results = []
     for shape in shapes:

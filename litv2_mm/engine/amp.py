@@ -33,6 +33,12 @@ from mmengine.runner import TestLoop, ValLoop
 AMP_WRAPPER_TYPES = ('AmpOptimWrapper', AmpOptimWrapper)
 
 
+def cpu_bf16_kernels():
+    """Whether oneDNN has bf16 kernels on this CPU (avx512bw/vl/dq or avx_ne_convert; a plain
+    AVX2 CPU has none, and bf16 autocast then fails in its first convolution)."""
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def has_amp_accelerator():
     """Whether mmengine's ``AmpOptimWrapper`` can run here (CUDA, NPU, MLU or MUSA)."""
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
@@ -125,6 +131,12 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
         if self.cast_dtype not in (torch.bfloat16, torch.float16):
             raise ValueError(f'CPUAmpOptimWrapper: dtype must be bfloat16 or float16, got '
                              f'{self.cast_dtype}')
+        if self.cast_dtype == torch.bfloat16 and not cpu_bf16_kernels():
+            raise RuntimeError(
+                'CPUAmpOptimWrapper: this CPU has no oneDNN bf16 kernels (they need avx512bw/vl/dq '
+                f'or avx_ne_convert; torch sees {torch.backends.cpu.get_cpu_capability()}), so '
+                'bf16 autocast cannot run its convolutions: train in fp32 (without --amp) or '
+                "set optim_wrapper.dtype='float16' (emulated, slow)")
         self._scale_update_param = None
         if self.cast_dtype == torch.bfloat16:
             self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)  # a no-op

@@ -8,6 +8,7 @@
 """
 import math
 
+import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -129,8 +130,9 @@ class FiniteLossHook(Hook):
         return scaler.get_scale() if scaler is not None and scaler.is_enabled() else None
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        bad = {k: float(v) for k, v in (outputs or {}).items()
-               if 'loss' in k and not math.isfinite(float(v))}
+        losses = {k: float(v.detach() if torch.is_tensor(v) else v)
+                  for k, v in (outputs or {}).items() if 'loss' in k}
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         if not bad:
             return
         action = runner.cfg.get('nonfinite_loss', 'error')

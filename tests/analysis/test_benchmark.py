@@ -7,6 +7,8 @@ from mmcv.cnn.bricks import DropPath
 from litv2_mm.analysis.benchmark import (Settings, make_forward_step, make_step,
                                          measure_peak_memory, set_mode)
 
+from helpers import skip_unless_cpu_bf16
+
 
 def test_compare_prints_one_row_per_model(capsys, load_tool):
     tool = load_tool('analysis/benchmark')
@@ -22,6 +24,7 @@ def test_compare_prints_one_row_per_model(capsys, load_tool):
 
 
 def test_several_precisions_time_every_model_in_each(capsys, load_tool):
+    skip_unless_cpu_bf16()
     tool = load_tool('analysis/benchmark')
     results = tool.main(['--compare', 'litv2_s', 'resnet50', '--dtype', 'fp32', 'bf16',
                          '--batch', '1', '--shape', '32', '--runs', '2', '--warmup', '0',

@@ -3,6 +3,8 @@ import torch
 
 from litv2_mm.analysis.precision import autocast_errors, relative_difference
 
+from helpers import skip_unless_cpu_bf16
+
 
 def test_relative_difference_by_hand():
     b = torch.tensor([3., 4.])
@@ -21,6 +23,7 @@ def test_autocast_errors_of_a_linear_layer_are_its_dtypes_rounding():
 
 
 def test_the_tool_prints_every_stage_within_the_tolerances(load_tool, capsys):
+    skip_unless_cpu_bf16()
     tool = load_tool('analysis/precision')
     errors = tool.main(['--arch', 'small', '--shape', '96', '128', '--batch', '1',
                         '--offset-std', '0.02'])

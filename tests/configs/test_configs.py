@@ -13,7 +13,7 @@ from litv2_mm.apis import init_model
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
-                 if '/_base_/' not in p)
+                 if '/_base_/' not in p and '/configs/deploy/' not in p)  # model configs
 
 # millions of parameters published by the authors
 PUBLISHED = {

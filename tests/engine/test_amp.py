@@ -13,6 +13,8 @@ from mmengine.optim import AmpOptimWrapper
 from litv2_mm.engine import amp
 from litv2_mm.engine.amp import CPUAmpOptimWrapper, cpu_amp_config, inference_amp_config
 
+from helpers import skip_unless_cpu_bf16
+
 
 def amp_cfg(**kwargs):
     return ConfigDict(type='AmpOptimWrapper', loss_scale='dynamic',
@@ -35,6 +37,7 @@ def test_amp_optim_wrapper_init_sets_only_what_cpu_amp_replaces():
 def test_amp_on_a_cpu_only_machine_is_bf16_autocast_without_loss_scale():
     if amp.has_amp_accelerator():
         pytest.skip('this machine has a GPU: AmpOptimWrapper is mmengine\'s')
+    skip_unless_cpu_bf16()
     model = torch.nn.Linear(4, 2)
     wrapper = build(amp_cfg(), model)
     assert type(wrapper) is CPUAmpOptimWrapper and isinstance(wrapper, AmpOptimWrapper)
@@ -129,3 +132,9 @@ def test_autocast_features_runs_the_feature_extractor_in_low_precision_only():
         with autocast_features(model):
             raise RuntimeError
     assert 'extract_feat' not in model.__dict__
+
+
+def test_bf16_on_a_cpu_without_bf16_kernels_fails_naming_the_fix(monkeypatch):
+    monkeypatch.setattr(amp, 'cpu_bf16_kernels', lambda: False)
+    with pytest.raises(RuntimeError, match='no oneDNN bf16 kernels.*without --amp'):
+        CPUAmpOptimWrapper(optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), 0.1))

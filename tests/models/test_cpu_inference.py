@@ -7,7 +7,7 @@ import torch
 from litv2_mm.models import ConvFFN, HiLoAttention, LITv2, cpu_inference
 from litv2_mm.models.convffn import DepthwiseConv
 
-from helpers import TINY, assert_rel_close
+from helpers import TINY, assert_rel_close, skip_unless_cpu_bf16
 
 
 def random_ffn_and_norm(dim=8, hidden=32):
@@ -36,6 +36,7 @@ def test_ffn_residual_equals_the_plain_block_half(chunk, H, W):
 @pytest.mark.parametrize('chunk', [32 * 9 * 5, 32 * 63 * 2, 2 ** 21])
 @pytest.mark.parametrize('H,W', [(1, 9), (11, 9), (16, 16)])
 def test_ffn_residual_in_bf16_is_the_block_half_to_bf16_precision(chunk, H, W):
+    skip_unless_cpu_bf16()
     ffn, norm = random_ffn_and_norm()
     x = torch.randn(3, H * W, 8)
     with torch.no_grad():
@@ -133,6 +134,7 @@ def test_the_environment_variable_switches_the_speed_ups_off():
 def test_backbone_in_bf16_with_speed_ups_equals_the_plain_backbone_in_bf16(monkeypatch):
     """Under bf16 autocast, the chunked bf16 path (row bands included) against the plain
     model under the same autocast, both against fp32."""
+    skip_unless_cpu_bf16()
     calls = []
     row_bands = cpu_inference._row_bands
     monkeypatch.setattr(cpu_inference, '_row_bands', lambda *a: calls.append(1) or row_bands(*a))

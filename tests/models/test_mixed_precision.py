@@ -15,6 +15,8 @@ from litv2_mm.analysis.precision import relative_difference as rel_diff
 from litv2_mm.analysis.reference import reference_litv2
 from litv2_mm.models import LITv2
 
+from helpers import skip_unless_cpu_bf16
+
 FWD_TOL = {torch.float16: 0.005, torch.bfloat16: 0.02}
 # gradients, (all parameters together, each parameter tensor), in train mode (BatchNorm
 # batch statistics, as --amp trains) and eval mode. This loss amplifies rounding about 200x
@@ -76,6 +78,7 @@ def stage_outputs(model, x, dtype=None):
 @pytest.mark.parametrize('weights', ['init', 'trained'])
 @pytest.mark.parametrize('dtype', DTYPES, ids=['fp16', 'bf16'])
 def test_stage_outputs_under_autocast_at_224(backbones, weights, dtype):
+    skip_unless_cpu_bf16(dtype)
     model = backbones[weights]
     torch.manual_seed(0)
     x = torch.randn(2, 3, 224, 224)
@@ -92,6 +95,7 @@ def test_stage_outputs_under_autocast_at_224(backbones, weights, dtype):
 def test_stage_outputs_under_autocast_at_a_detection_size(backbones, dtype):
     """800 x 1344, batch 1, trained-like weights: the map where half-precision positions
     were off by up to 2 pixels."""
+    skip_unless_cpu_bf16(dtype)
     model = backbones['trained']
     torch.manual_seed(0)
     x = torch.randn(1, 3, 800, 1344)
@@ -107,6 +111,7 @@ def test_gradients_under_autocast_are_finite_and_close_to_fp32(backbones, dtype,
     """The loss of a random projection of every stage output, as in a training step under
     ``--amp`` (fp16 with a loss scale of 2**16, the initial scale of ``--amp``'s dynamic
     loss scaler)."""
+    skip_unless_cpu_bf16(dtype)
     model = backbones['trained'].train(mode == 'train')
     try:
         torch.manual_seed(0)

@@ -14,6 +14,8 @@ import torch
 from litv2_mm.engine.amp import has_amp_accelerator
 from litv2_mm.models.cpu_inference import native_bf16
 
+from helpers import skip_unless_cpu_bf16
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(has_amp_accelerator(), reason='tests the CPU-only --amp path')]
 
@@ -45,6 +47,7 @@ def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tin
                                                        coco_root, ade_root, run_tool,
                                                        run_library_tool, load_tool, base, lib,
                                                        dtype, metric):
+    skip_unless_cpu_bf16(dtype or 'bfloat16')
     cfg = tiny_config(tmp_path, base, SHRINK)
     options = [f'optim_wrapper.dtype={dtype}'] if dtype else []
 

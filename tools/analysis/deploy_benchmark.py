@@ -2,8 +2,8 @@
 in ONNX Runtime and OpenVINO beside PyTorch, one run, interleaved, as ratios.
 
     python tools/analysis/deploy_benchmark.py                      # LITv2-S + RetinaNet
-    python tools/analysis/deploy_benchmark.py --arch litv2_s --shape 224 224 --batch 1 \
-        --detector configs/retinanet/litv2_s_1x_coco.py --detector-shape 800 1280 \
+    python tools/analysis/deploy_benchmark.py --arch small --shape 224 224 --batch 1 \
+        --detector configs/retinanet/litv2_s_1x.py --detector-shape 800 1280 \
         --runtimes onnxruntime openvino --runs 10 --warmup 3
 
 Backbone rows: ``LITv2`` (four stage outputs) in PyTorch fp32 and bf16 autocast (litv2_mm's
@@ -36,14 +36,15 @@ from litv2_mm.models.cpu_inference import native_bf16
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy', 'detection_onnxruntime_dynamic.py')
-DETECTOR = osp.join(REPO, 'configs', 'retinanet', 'litv2_s_1x_coco.py')
+DETECTOR = osp.join(REPO, 'configs', 'retinanet', 'litv2_s_1x.py')
 RUNTIMES = ('onnxruntime', 'openvino')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--arch', default='litv2_s', choices=['litv2_s', 'litv2_m', 'litv2_b'])
+    parser.add_argument('--arch', default='small', choices=['small', 'medium', 'base'],
+                        help='LITv2 of the backbone rows (default small)')
     parser.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
                         help='backbone input (default 224 224)')
     parser.add_argument('--batch', type=int, default=1, help='backbone batch (default 1)')
@@ -76,7 +77,8 @@ def parse_args(argv=None):
 
 
 def max_diff(reference, outputs):
-    return max(float(np.abs(np.asarray(r) - np.asarray(o)).max())
+    """Largest |a - b| over the outputs of two rows (0 for empty outputs: no detections)."""
+    return max((float(np.abs(np.asarray(r) - np.asarray(o)).max()) if np.size(r) else 0.)
                for r, o in zip(reference, outputs))
 
 
@@ -158,7 +160,9 @@ def detector_rows(args, runtimes):
         return step
 
     shape = 'x'.join(map(str, inputs.shape[-2:]))
-    print(f'[deploy_benchmark] detector input after the test pipeline: {shape}', file=sys.stderr)
+    boxes = len(test_step(pytorch)()[0])
+    print(f'[deploy_benchmark] detector input after the test pipeline: {shape}; '
+          f'{boxes} boxes kept', file=sys.stderr)
     rows = {'PyTorch test_step': test_step(pytorch),
             'onnxruntime test_step (mmdeploy)': test_step(deployed)}
     feed = {'input': inputs.numpy()}
@@ -198,12 +202,13 @@ def main(argv=None):
     if not args.no_backbone:
         rows = backbone_rows(args, runtimes)
         shape = f'{args.shape[0]}x{args.shape[1]}'
-        tables.append(format_rows(f'{args.arch} backbone, {shape}, batch {args.batch}',
+        tables.append(format_rows(f'LITv2 {args.arch} backbone, {shape}, batch {args.batch}',
                                   measure(rows, args), args.batch))
     if not args.no_detector:
         rows, shape = detector_rows(args, runtimes)
         name = osp.splitext(osp.basename(args.detector))[0]
-        tables.append(format_rows(f'{name}, {shape}, batch 1', measure(rows, args), 1))
+        tables.append(format_rows(f'{name} (whole detector), {shape}, batch 1',
+                                  measure(rows, args), 1))
     print(machine_info('cpu'))
     print(f'median of {args.runs} interleaved runs after {args.warmup} warm-up')
     for table in tables:

@@ -13,8 +13,9 @@ export traced on IMG (default: the first test image) and the backend conversion 
 work dir (``end2end.onnx``), pictures of the deployed and of the PyTorch model's predictions
 on IMG, then the model config's evaluator (COCO box / mask AP, mIoU) on its test set, once
 for the deployed model and once for the PyTorch model, side by side. It exits with status 1
-when a held metric (box and mask AP, AP50, AP75, mIoU, mAcc, aAcc; the COCO size breakdown is
-shown, not held: litv2_mm.deployment.end2end.HELD_METRICS) differs by more than --tol.
+when a held metric (box AP, mask AP, mIoU, mAcc, aAcc; AP50, AP75 and the COCO size
+breakdown are shown, not held: litv2_mm.deployment.end2end.HELD_METRICS) differs by more
+than --tol.
 mmdeploy's own tools take the same two configs.
 """
 import argparse
@@ -108,7 +109,7 @@ def main(argv=None):
     with open(osp.join(work_dir, 'metrics.json'), 'w') as f:
         json.dump({'deploy_cfg': args.deploy_cfg, 'model_cfg': args.model_cfg,
                    'checkpoint': args.checkpoint, backend: deployed, 'pytorch': pytorch,
-                   'tol': args.tol}, f, indent=1)
+                   'tol': args.tol}, f, indent=1, default=float)  # numpy scalars
     failed = [row[0] for row in rows if row[4] is False]
     if failed:
         print(f'FAILED: {", ".join(failed)} differ by more than --tol {args.tol:g}',
