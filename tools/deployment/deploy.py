@@ -6,7 +6,7 @@
 
     # e.g. the demo's Mask R-CNN, dynamic shapes, ONNX Runtime on the CPU
     python tools/deployment/deploy.py configs/deploy/instance-seg_onnxruntime_dynamic.py \
-        configs/mask_rcnn/litv2_s_1x_synthetic.py work_dirs/demo/iter_220.pth
+        configs/mask_rcnn/litv2_s_1x_synthetic.py work_dirs/demo_mask_rcnn_litv2_s/iter_220.pth
 
 It runs what mmdeploy's tools/deploy.py and tools/test.py run, in one process: the ONNX
 export traced on IMG (default: the first test image) and the backend conversion into the
