@@ -16,6 +16,7 @@ def table_rows(text):
                        text, re.M)}
 
 
+@pytest.mark.slow  # exports and runs LITv2-S in every runtime
 def test_backbone_rows_agree_with_pytorch(load_tool, tmp_path, capsys):
     tool = load_tool('analysis/deploy_benchmark')
     assert tool.main(['--shape', '64', '96', '--no-detector', '--runs', '1', '--warmup', '0',

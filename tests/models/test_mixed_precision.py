@@ -91,6 +91,7 @@ def test_stage_outputs_under_autocast_at_224(backbones, weights, dtype):
         assert rel_diff(a, r) <= FWD_TOL[dtype], f'stage {i + 1}: {rel_diff(a, r):.2%} vs ref'
 
 
+@pytest.mark.slow  # 800 x 1344: over a minute in fp16 on a CPU without fp16 kernels
 @pytest.mark.parametrize('dtype', DTYPES, ids=['fp16', 'bf16'])
 def test_stage_outputs_under_autocast_at_a_detection_size(backbones, dtype):
     """800 x 1344, batch 1, trained-like weights: the map where half-precision positions
