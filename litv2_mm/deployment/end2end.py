@@ -5,6 +5,7 @@ model and test runner, ``visualize_model``), called as its ``tools/deploy.py`` a
 ``tools/test.py`` call them, in one process. What LITv2 itself needs from mmdeploy is in
 :mod:`litv2_mm.deployment.rewriters`, which the deploy configs import.
 """
+import glob
 import numbers
 import os.path as osp
 from copy import deepcopy
@@ -124,7 +125,8 @@ def compare_metrics(deployed, pytorch, tol=METRIC_TOL):
 def draw(deploy_cfg, model_cfg, img, out_file, backend_files=None, checkpoint=None,
          device='cpu'):
     """Predictions of the deployed model (``backend_files``) or of the PyTorch model
-    (``checkpoint``) on ``img``, drawn by the codebase's visualizer into ``out_file``."""
+    (``checkpoint``) on ``img``, drawn by the codebase's visualizer into ``out_file``;
+    returns the path of the picture (mmseg's visualizer writes ``<stem>_0.png`` instead)."""
     from mmdeploy.apis import visualize_model
     from mmdeploy.utils import Backend, get_backend
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
@@ -134,4 +136,11 @@ def draw(deploy_cfg, model_cfg, img, out_file, backend_files=None, checkpoint=No
         files, backend = [checkpoint], Backend.PYTORCH
     visualize_model(model_cfg, deploy_cfg, files, img, device, backend=backend,
                     output_file=out_file, show_result=False)
-    return out_file
+    if osp.isfile(out_file):
+        return out_file
+    # mmseg's visualizer names its picture itself: <stem>_<index>.png beside out_file
+    stem = osp.splitext(out_file)[0]
+    written = sorted(glob.glob(glob.escape(stem) + '_*'))
+    if not written:
+        raise RuntimeError(f'the visualizer wrote no picture at {out_file} (or {stem}_*)')
+    return written[0]
