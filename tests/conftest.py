@@ -77,15 +77,15 @@ def imagenet_root():
 def run_tool():
     """Run ``python tools/<script> args...`` from the repo root; returns CompletedProcess
     (stdout and stderr merged) and fails the test with the output on a non-zero exit."""
-    import subprocess
     import sys
+
+    from helpers import run_process
 
     def run(script, *args, timeout=900, check=True, env=None):
         # the repo, and tests/ for hooks the tests inject (tests/toy_training.py)
         full_env = dict(os.environ, PYTHONPATH=f'{REPO}:{osp.join(REPO, "tests")}', **(env or {}))
         cmd = [sys.executable, osp.join(REPO, 'tools', script), *map(str, args)]
-        proc = subprocess.run(cmd, cwd=REPO, env=full_env, timeout=timeout, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = run_process(cmd, cwd=REPO, env=full_env, timeout=timeout)
         if check and proc.returncode != 0:
             pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
         return proc
@@ -115,23 +115,21 @@ def run_library_tool():
     tools, shipped in their packages) from ``cwd`` with this environment as it is; fails the
     test on a non-zero exit with the end of the output, else returns the output."""
     import importlib
-    import subprocess
     import sys
+
+    from helpers import run_process
 
     def run(lib, script, *args, cwd, timeout=900):
         path = osp.join(osp.dirname(importlib.import_module(lib).__file__), '.mim', 'tools',
                         script)
         assert osp.isfile(path), path
         cmd = [sys.executable, path, *map(str, args)]
-        proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ), timeout=timeout, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = run_process(cmd, cwd=cwd, env=dict(os.environ), timeout=timeout)
         if proc.returncode != 0:
             pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
         return proc.stdout
 
     return run
-
-
 
 
 @pytest.fixture(scope='session')

@@ -1,5 +1,9 @@
 """Helpers shared by the tests (imported as ``from helpers import ...``; pytest puts this
 folder on the import path for its conftest.py)."""
+import os
+import signal
+import subprocess
+
 import pytest
 import torch
 
@@ -61,11 +65,13 @@ def expected_hw(H, W):
     return sizes
 
 
-def with_fault(tmp_dir, tiny_config, cfg, **hook):
-    """A config inheriting ``cfg`` with ``SignalAtIterHook(**hook)`` (tests/toy_training.py:
-    a signal at a fixed iteration) added to the hooks every config declares."""
+def with_fault(tmp_dir, tiny_config, cfg, hook=None, **signal_args):
+    """A config inheriting ``cfg`` with a fault hook of tests/toy_training.py added to the
+    hooks every config declares: ``hook`` (a hook config), or ``SignalAtIterHook(
+    **signal_args)`` (a signal at a fixed iteration)."""
     from mmengine.config import Config
-    hooks = [*Config.fromfile(cfg).custom_hooks, dict(type='SignalAtIterHook', **hook)]
+    hooks = [*Config.fromfile(cfg).custom_hooks,
+             hook or dict(type='SignalAtIterHook', **signal_args)]
     return tiny_config(tmp_dir, cfg, f"custom_imports = dict(imports=['litv2_mm', "
                        f"'toy_training'], allow_failed_imports=False)\ncustom_hooks = {hooks!r}\n")
 
@@ -82,3 +88,56 @@ def assert_same_weights(a, b):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def _descendants(root):
+    """Every process below ``root`` (its children, theirs...), read from /proc."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_process_tree(root):
+    """SIGKILL ``root``, its process group and every process below it, also those in
+    sessions of their own (torchrun starts each worker in one; killing the launcher's
+    process group leaves them running)."""
+    for pid in [root, *_descendants(root)]:
+        for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL),
+                     lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                kill()
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def run_process(cmd, *, timeout, **kwargs):
+    """``subprocess.run(cmd)`` as a launcher runs a job: in a session (process group) of its
+    own, stdout and stderr merged as text. A run that does not end in ``timeout`` seconds
+    fails the test with its output, after every process it started has been killed
+    (:func:`kill_process_tree`): nothing is left running."""
+    proc = subprocess.Popen(cmd, start_new_session=True, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, **kwargs)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_process_tree(proc.pid)
+        out, _ = proc.communicate()
+        pytest.fail(f'{" ".join(map(str, cmd))} did not end in {timeout} s; every process it '
+                    f'started was killed. Its output:\n{out[-6000:]}')
+    except BaseException:
+        kill_process_tree(proc.pid)
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out)

@@ -3,6 +3,7 @@ every item it loads and trains on: for the loop, resume and preemption tests."""
 import os
 import os.path as osp
 import signal
+import subprocess
 
 import torch
 import torch.nn as nn
@@ -52,22 +53,71 @@ class DropoutRegressor(BaseModel):
         return dict(loss=((out - 1) ** 2).mean()) if mode == 'loss' else out
 
 
+def _first_attempt_on(rank):
+    from mmengine.dist import get_rank
+    return (rank in (None, get_rank())
+            and os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') == '0')
+
+
 @HOOKS.register_module(force=True)
 class SignalAtIterHook(Hook):
-    """Send ``signum`` to this process when iteration ``at_iter`` (1-based) starts (it
-    arrives while that iteration is in flight), on rank ``rank`` only if given, and only in
-    torchrun's first attempt (not after an elastic restart)."""
+    """Send ``signum`` when iteration ``at_iter`` (1-based) starts (it arrives while that
+    iteration is in flight), on rank ``rank`` only if given, and only in torchrun's first
+    attempt (not after an elastic restart). ``to``: ``'process'`` (this process alone),
+    ``'group'`` (this process's group, its dataloader workers included, sent by another
+    process, as torchrun's agent ``os.killpg``s a worker, slurm and Kubernetes signal every
+    process; torch's workers take a SIGTERM from their parent as a request to exit) or
+    ``'launcher'`` (the parent: torchrun's agent, which then stops every worker as it does
+    on a SIGTERM)."""
 
     priority = 'HIGHEST'
 
-    def __init__(self, at_iter, signum=int(signal.SIGTERM), rank=None):
-        self.at_iter, self.signum, self.rank = at_iter, signum, rank
+    def __init__(self, at_iter, signum=int(signal.SIGTERM), rank=None, to='process'):
+        assert to in ('process', 'group', 'launcher'), to
+        self.at_iter, self.signum, self.rank, self.to = at_iter, signum, rank, to
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        from mmengine.dist import get_rank
-        if (runner.iter + 1 == self.at_iter and self.rank in (None, get_rank())
-                and os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') == '0'):
-            os.kill(os.getpid(), self.signum)
+        if runner.iter + 1 == self.at_iter and _first_attempt_on(self.rank):
+            if self.to == 'group':
+                subprocess.run(['kill', '-s', signal.Signals(self.signum).name[3:], '--',
+                                f'-{os.getpgid(0)}'], check=True, start_new_session=True)
+            else:
+                os.kill(os.getpid() if self.to == 'process' else os.getppid(), self.signum)
+
+
+def _nan(loss):
+    """``loss`` (a tensor or a list of them, as mmdet's heads return) times NaN."""
+    return [x * float('nan') for x in loss] if isinstance(loss, list) else loss * float('nan')
+
+
+@HOOKS.register_module(force=True)
+class NaNAtIterHook(Hook):
+    """In iteration ``at_iter`` (1-based; torchrun's first attempt, rank ``rank`` only if
+    given) make the losses NaN (``where='loss'``: a forward hook on the model) or, with a
+    finite loss, the gradient of the first parameter (``where='grad'``)."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter, where='loss', rank=None):
+        assert where in ('loss', 'grad'), where
+        self.at_iter, self.where, self.rank, self._handle = at_iter, where, rank, None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 != self.at_iter or not _first_attempt_on(self.rank):
+            return
+        model = getattr(runner.model, 'module', runner.model)
+        if self.where == 'grad':
+            param = next(model.parameters())
+            self._handle = param.register_hook(lambda grad: torch.full_like(grad, float('nan')))
+        else:
+            self._handle = model.register_forward_hook(
+                lambda module, args, out: {k: _nan(v) if 'loss' in k else v
+                                           for k, v in out.items()})
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
 
 def run(work_dir, log, sampler=INFINITE, max_iters=None, max_epochs=None, resume=False,

@@ -5,7 +5,11 @@
 # the packages they use without declaring them, mmdeploy 1.3.1 + ONNX Runtime + OpenVINO for
 # deployment, and litv2_mm in editable mode.
 #
-# Idempotent: a stamp file records a finished set-up; a second run only checks imports.
+# Idempotent: a stamp file records a finished set-up (a hash of this script and setup.py)
+# and whether mmcv was built with CUDA ops (mmcv_cuda=yes|no); a second run only checks
+# imports and mmcv's ops. Where torch sees a GPU but mmcv has no CUDA ops (an environment
+# built on a login node, or a CPU-only mmcv wheel from pip's cache), mmcv is rebuilt from
+# source with FORCE_CUDA=1, and its ops are checked on CUDA against the CPU.
 # Every step is named; a failing step stops the script with a non-zero exit.
 set -Eeuo pipefail
 
@@ -15,6 +19,7 @@ PY="$VENV/bin/python"
 STAMP="$VENV/.litv2_mm_setup"
 LOG_DIR="$VENV/setup_logs"
 STEP="start"
+PIP=("$PY" -m pip --disable-pip-version-check)
 
 trap 'echo "[setup] FAILED at step: $STEP (see logs in $LOG_DIR)" >&2' ERR
 step() { STEP="$1"; echo "[setup] >>> $STEP"; }
@@ -38,7 +43,17 @@ MMDEPLOY_PIN=mmdeploy==1.3.1
 MMDEPLOY_NEEDS=(aenum multiprocess prettytable dill wcwidth six)
 SIGNATURE="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py" 2>/dev/null | sha256sum | cut -c1-16)"
 
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$SIGNATURE" ]]; then
+# pip install -v of mmcv with the arguments given, its compiler's [n/77] lines as progress.
+build_mmcv() {
+  echo "[setup] a source build takes about 20 minutes on 2 cores (CPU kernels; CUDA's take longer)"
+  "${PIP[@]}" install -v --no-build-isolation "$@" 2>&1 \
+    | tee "$LOG_DIR/mmcv.log" \
+    | { grep --line-buffered -E \
+          '^ *\[[0-9]+/[0-9]+\]|Successfully|Building wheel|Stored in directory|rror' || true; } \
+    | sed -u -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -c [^ ]*\/([^ /]+) .*/  \1 compiling \2/'
+}
+
+if [[ -f "$STAMP" && "$(head -n 1 "$STAMP")" == "$SIGNATURE" ]]; then
   step "reuse existing environment at .venv"
 else
   step "check python (>= 3.10)"
@@ -51,7 +66,6 @@ else
     "$HOST_PY" -m venv "$VENV"
   fi
   mkdir -p "$LOG_DIR"
-  PIP=("$PY" -m pip --disable-pip-version-check)
 
   step "install torch 2.13.0 + torchvision 0.28.0 from the package index"
   # A CPU-only local torch wheel (2.13.0+cpu) that some machines offer through
@@ -75,12 +89,8 @@ else
     else
       echo "[setup] no GPU: building mmcv with CPU kernels"
     fi
-    echo "[setup] a source build takes about 20 minutes on 2 cores; the wheel is kept in pip's cache"
-    # -v streams the compiler's [n/77] lines, which are the progress shown here.
-    "${PIP[@]}" install -v --no-build-isolation "$MMCV_PIN" "${TORCH_PINS[@]}" "${BUILD_PINS[@]}" 2>&1 \
-      | tee "$LOG_DIR/mmcv.log" \
-      | { grep --line-buffered -E '^ *\[[0-9]+/[0-9]+\]|Successfully|Building wheel|Stored in directory|rror' || true; } \
-      | sed -u -E 's/^ *(\[[0-9]+\/[0-9]+\]) .* -c [^ ]*\/([^ /]+) .*/  \1 compiling \2/'
+    echo "[setup] the wheel is kept in pip's cache"
+    build_mmcv "$MMCV_PIN" "${TORCH_PINS[@]}" "${BUILD_PINS[@]}"
   fi
 
   step "install mmengine, mmdet, mmsegmentation, mmpretrain and their undeclared needs"
@@ -95,7 +105,27 @@ else
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
 fi
 
-step "import check of every package and of mmcv's compiled ops"
+step "check mmcv's compiled ops (on CUDA too where torch sees a GPU)"
+# prints rebuild, mmcv_cuda=yes or mmcv_cuda=no (tools/check_mmcv_ops.py); fails naming an op
+MMCV_STATUS="$("$PY" "$REPO/tools/check_mmcv_ops.py")"
+if [[ "$MMCV_STATUS" == rebuild ]]; then
+  step "rebuild mmcv 2.1.0 with CUDA ops (a GPU is visible, this mmcv was built without CUDA)"
+  if ! "$PY" -c 'from torch.utils.cpp_extension import CUDA_HOME; assert CUDA_HOME' \
+      2>/dev/null; then
+    echo "[setup] no CUDA compiler: nvcc is not on PATH and CUDA_HOME is not set; load the CUDA" \
+      "toolkit (e.g. module load cuda) and run this script again" >&2
+    false
+  fi
+  mkdir -p "$LOG_DIR"
+  # from source, not from a CPU-only wheel in pip's cache; mmcv alone, its needs are in place
+  MMCV_WITH_OPS=1 FORCE_CUDA=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" build_mmcv \
+    --no-cache-dir --no-binary mmcv --force-reinstall --no-deps "$MMCV_PIN"
+  MMCV_STATUS="$("$PY" "$REPO/tools/check_mmcv_ops.py")"
+  [[ "$MMCV_STATUS" == mmcv_cuda=yes ]] \
+    || { echo "[setup] mmcv rebuilt with FORCE_CUDA=1 still has no CUDA ops" >&2; false; }
+fi
+
+step "import check of every package"
 "$PY" - <<'PYEOF'
 import importlib
 import torch, torchvision
@@ -106,20 +136,10 @@ versions = {}
 for m in mods:
     mod = importlib.import_module(m)
     versions[m] = getattr(mod, '__version__', '')
-from mmcv.ops import nms, roi_align, deform_conv2d
-boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
-keep = nms(boxes, torch.tensor([0.9, 0.8]), 0.5)[1]
-assert keep.tolist() == [0], keep
-torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
-x = torch.randn(1, 4, 6, 6)
-w = torch.randn(8, 4, 2, 2)
-y = deform_conv2d(x, torch.zeros(1, 8, 3, 3), w, stride=2)
-assert torch.allclose(y, torch.nn.functional.conv2d(x, w, stride=2), atol=1e-5)
 print('[setup] torch', torch.__version__, '| torchvision', torchvision.__version__,
       '| cuda available', torch.cuda.is_available())
 print('[setup] ' + ', '.join(f'{k} {v}' for k, v in versions.items() if v))
-print('[setup] mmcv ops OK (nms, roi_align, deform_conv2d)')
 PYEOF
 
-echo "$SIGNATURE" > "$STAMP"
+printf '%s\n%s\n' "$SIGNATURE" "$MMCV_STATUS" > "$STAMP"
 echo "[setup] environment ready: $VENV"

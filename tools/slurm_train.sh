@@ -3,10 +3,13 @@
 #   GPUS=16 bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
 # Submits a batch job (sbatch) that slurm may requeue (--requeue) and that gets SIGUSR1
 # SIGNAL_TIME seconds (default 300) before its time limit (--signal). On SIGUSR1 or SIGTERM
-# (a preemption) train.py finishes the iteration in flight, writes a checkpoint of it and
-# exits with status 75; the job then requeues itself, and every start of the job resumes from
-# the latest checkpoint in WORK_DIR (--resume without a path; the first start trains from the
-# beginning). Prints the job id; the log is WORK_DIR/slurm-JOBID.out.
+# (a preemption) train.py finishes the iteration in flight, writes a checkpoint of it and the
+# marker WORK_DIR/preempted, and exits with status 75; the job then requeues itself, and every
+# start of the job resumes from the latest checkpoint in WORK_DIR (--resume without a path;
+# the first start trains from the beginning). The requeue follows the marker, not srun's
+# status: with --kill-on-bad-exit, the first task that exits 75 makes srun end the others,
+# and srun may report one of those (137, 143). Prints the job id; the log is
+# WORK_DIR/slurm-JOBID.out.
 # Environment: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SIGNAL_TIME, TIME (--time), SBATCH_ARGS,
 # SRUN_ARGS, PYTHON.
 set -euo pipefail
@@ -15,6 +18,7 @@ JOB_NAME=$2
 CONFIG=$3
 WORK_DIR=$4
 PREEMPTED=75  # litv2_mm.engine.PREEMPTED_EXIT_STATUS
+MARKER="$WORK_DIR/preempted"  # litv2_mm.engine.PREEMPTED_MARKER
 DIR=${LITV2_TOOLS:-"$(cd "$(dirname "$0")" && pwd)"}
 PYTHON=${PYTHON:-python}
 
@@ -32,6 +36,7 @@ if [[ -z "${SLURM_JOB_ID:-}" ]]; then  # on the login node: submit this script a
 fi
 
 # in the job (each start, the requeued ones too): one task per GPU
+rm -f "$MARKER"
 set +e
 # shellcheck disable=SC2086  # SRUN_ARGS holds several options
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" srun --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
@@ -39,9 +44,11 @@ PYTHONPATH="$DIR/..:${PYTHONPATH:-}" srun --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
     "${@:5}"
 status=$?
 set -e
-if [[ $status -eq $PREEMPTED ]]; then
-    echo "slurm_train.sh: stopped by a signal after a checkpoint: requeueing job $SLURM_JOB_ID"
+if [[ -f "$MARKER" ]]; then
+    echo "slurm_train.sh: stopped by a signal after a checkpoint ($(cat "$MARKER"); srun" \
+        "status $status): requeueing job $SLURM_JOB_ID"
     scontrol requeue "$SLURM_JOB_ID" || echo "slurm_train.sh: cannot requeue (not a batch" \
         "job?): run this script again to resume"
+    exit $PREEMPTED
 fi
 exit $status

@@ -1,14 +1,17 @@
 from .amp import (CPUAmpOptimWrapper, CPUAmpTestLoop, CPUAmpValLoop, autocast_features,
                   cpu_amp_config, inference_amp_available, inference_amp_config, inference_autocast)
 from .atomic_backend import AtomicLocalBackend
-from .distributed import CPUDistributedDataParallel, prepare_cpu_distributed
-from .hooks import CheckpointFitHook, ExactResumeHook, FiniteLossHook
+from .distributed import CPUDistributedDataParallel, cpu_wrapper_config, prepare_cpu_distributed
+from .hooks import DIVERGED_MARKER, CheckpointFitHook, ExactResumeHook, FiniteLossHook
 from .layer_decay import BackboneLayerDecayOptimWrapperConstructor, backbone_layer_depth
 from .loops import ResumableEpochBasedTrainLoop, ResumableIterBasedTrainLoop
-from .preemption import (PREEMPTED_EXIT_STATUS, PreemptionHook, elastic_restart_count,
-                         latest_checkpoint, resume_latest)
-from .runner import LITv2Runner
+from .preemption import (PREEMPTED_EXIT_STATUS, PREEMPTED_MARKER, PreemptionHook,
+                         StopSignalsToMainProcess, elastic_restart_count, latest_checkpoint,
+                         resume_latest)
+from .runner import LITv2Runner, check_not_diverged
 from .safe_loading import CHECKPOINT_SAFE_GLOBALS, allow_mmengine_checkpoints
+from .sample_seeding import (SampleKey, SampleSeedingBatchSampler, SeededPipeline, sample_seed,
+                             seed_every_sample)
 
 __all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUAmpOptimWrapper', 'CPUAmpTestLoop',
            'CPUAmpValLoop', 'autocast_features', 'cpu_amp_config', 'inference_amp_available',
@@ -17,4 +20,7 @@ __all__ = ['AtomicLocalBackend', 'CHECKPOINT_SAFE_GLOBALS', 'CPUAmpOptimWrapper'
            'PREEMPTED_EXIT_STATUS', 'PreemptionHook', 'ResumableEpochBasedTrainLoop',
            'ResumableIterBasedTrainLoop', 'elastic_restart_count', 'latest_checkpoint',
            'resume_latest', 'allow_mmengine_checkpoints', 'prepare_cpu_distributed']
-__all__ += ['BackboneLayerDecayOptimWrapperConstructor', 'backbone_layer_depth']
+__all__ += ['BackboneLayerDecayOptimWrapperConstructor', 'backbone_layer_depth',
+            'DIVERGED_MARKER', 'PREEMPTED_MARKER', 'SampleKey', 'SampleSeedingBatchSampler',
+            'SeededPipeline', 'StopSignalsToMainProcess', 'check_not_diverged',
+            'cpu_wrapper_config', 'sample_seed', 'seed_every_sample']

@@ -38,6 +38,18 @@ def _sync_bn_to_bn(node):
     return changed
 
 
+def cpu_wrapper_config(cfg) -> dict:
+    """The config's ``model_wrapper_cfg`` for :class:`CPUDistributedDataParallel`, with the
+    DDP options mmengine gives GPU runs (``Runner.wrap_model`` without a wrapper config:
+    ``broadcast_buffers=False``, the config's ``find_unused_parameters``), which a wrapper
+    config would otherwise lose: BatchNorm statistics stay per rank, as on GPUs."""
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper['type'] = 'CPUDistributedDataParallel'
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    return wrapper
+
+
 def prepare_cpu_distributed(cfg):
     """When a distributed launcher runs on a machine without CUDA, start the process group
     (``env://`` variables from torchrun) with the configured backend, use
@@ -59,7 +71,5 @@ def prepare_cpu_distributed(cfg):
                   logger='current', level=logging.WARNING)
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo')
-    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper['type'] = 'CPUDistributedDataParallel'
-    cfg.model_wrapper_cfg = wrapper
+    cfg.model_wrapper_cfg = cpu_wrapper_config(cfg)
     return True

@@ -7,9 +7,11 @@
   diverged weights is written.
 """
 import math
+import os
+import os.path as osp
 
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.dist import all_gather_object, all_reduce, get_rank, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -27,11 +29,18 @@ class ExactResumeHook(Hook):
       it, and our loops position their samplers and start their dataloaders after it without
       drawing random numbers. (mmengine's own ``IterBasedTrainLoop`` loads every trained
       batch again after it: not exact.)
+    * The states are the main process's (the model's dropout and drop path, the sampler);
+      the dataloader workers' augmentations are seeded per sample
+      (:func:`~litv2_mm.engine.seed_every_sample`), so they need no state.
     * In a distributed run every rank's states are saved (their augmentations draw different
-      amounts) and each rank gets its own back. Rank 0 alone writes the checkpoint, so after
-      every iteration (before the checkpoint hooks, priority LOW) the ranks' states are
-      gathered: one small all-gather an iteration. Resumed with another number of ranks,
+      amounts) and each rank gets its own back. They are gathered when a checkpoint is
+      written and never in between (:meth:`gather_rank_states`, called on every rank by
+      :class:`~litv2_mm.engine.LITv2Runner`, as mmengine calls ``before_save_checkpoint``
+      on rank 0 alone). Resumed with another number of ranks,
       every rank gets rank 0's (with a warning).
+    * The states hold no tensors (:func:`~litv2_mm.utils.get_rng_states`): a checkpoint read
+      back to a GPU (mmengine resumes with ``map_location=get_device()``) restores them as
+      they were, and each rank's CUDA state goes to the device the rank uses.
     * Validation leaves the random states as it found them (a dataloader draws a seed when
       it starts), so a run resumed after the checkpoint of an iteration that was followed by
       a validation draws what the uninterrupted run drew.
@@ -45,12 +54,15 @@ class ExactResumeHook(Hook):
 
     def __init__(self):
         self._pending = None
-        self._ranks = None  # every rank's states after the last iteration (distributed runs)
         self._before_val = None
+        self._rank_states = None
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def gather_rank_states(self) -> None:
+        """Gather every rank's random states for the checkpoint about to be written: a
+        collective, called on every rank by :meth:`LITv2Runner.save_checkpoint` (with another
+        runner, rank 0 saves its own states only and the others resume with them)."""
         if get_world_size() > 1:
-            self._ranks = all_gather_object(get_rng_states())
+            self._rank_states = all_gather_object(get_rng_states())
 
     def before_val(self, runner):
         self._before_val = get_rng_states()
@@ -61,11 +73,9 @@ class ExactResumeHook(Hook):
             self._before_val = None
 
     def before_save_checkpoint(self, runner, checkpoint):
-        # on rank 0 only: its own states now, the others' as gathered after the iteration
-        states = [get_rng_states()]
-        if get_world_size() > 1 and self._ranks is not None:
-            states += self._ranks[1:]
-        checkpoint['rng_states'] = states
+        # rank 0 only (mmengine's save_checkpoint is master_only)
+        checkpoint['rng_states'] = self._rank_states or [get_rng_states()]
+        self._rank_states = None
 
     def after_load_checkpoint(self, runner, checkpoint):
         states = checkpoint.get('rng_states')
@@ -102,24 +112,52 @@ class CheckpointFitHook(Hook):
 
 
 NONFINITE_ACTIONS = ('error', 'warn')
+DIVERGED_MARKER = 'diverged'
+"""The file a run stopped by :class:`FiniteLossHook` writes in its work dir (the error): a
+worker that torchrun's elastic agent restarts finds it and stops at once instead of
+replaying the divergence from the last checkpoint (:class:`~litv2_mm.engine.LITv2Runner`)."""
+
+
+def _nonfinite_weights(model: torch.nn.Module) -> int:
+    """How many of the model's floating-point parameters and buffers hold a NaN or an
+    infinity (one max-abs pass with torch's foreach kernels, one host sync)."""
+    tensors = [t.detach() for t in (*model.parameters(), *model.buffers())
+               if t.is_floating_point()]
+    if not tensors:
+        return 0
+    peaks = torch._foreach_norm(tensors, math.inf)  # max |x|, NaN where a NaN is
+    return int((~torch.isfinite(torch.stack(peaks))).sum())
 
 
 @HOOKS.register_module()
 class FiniteLossHook(Hook):
-    """Stop the run at the first iteration whose total loss or any loss term is NaN or
-    infinite, before that iteration's checkpoint is written (this hook runs before
-    mmengine's ``CheckpointHook``), so no checkpoint with the diverged weights replaces the
-    good ones; the error names the iteration, the terms that are not finite, the learning
-    rate and what to try. The config key ``nonfinite_loss`` chooses: ``'error'`` (default,
-    a ``FloatingPointError``) or ``'warn'`` (log and go on). An iteration whose step the
-    fp16 loss scaler skipped (its scale went down) is only logged: that is how dynamic loss
-    scaling handles an overflow.
+    """Stop the run at the first iteration whose loss (the total or any term) is NaN or
+    infinite on any rank, or whose step left a NaN or an infinity in the weights (a finite
+    loss with a non-finite gradient), before that iteration's checkpoint is written (this
+    hook runs before mmengine's ``CheckpointHook`` and the ``PreemptionHook``): no checkpoint
+    with a non-finite tensor is written or named, the last good one stays the one to resume.
+
+    * Every rank stops at the same iteration: the ranks' findings are all-reduced every
+      iteration (one small all-reduce), as mmengine does not reduce the logged losses; a
+      rank alone raising would leave the others waiting in the next collective.
+    * The error (a ``FloatingPointError``) names the iteration, the ranks, the terms that are
+      not finite, the learning rate and what to try. Rank 0 writes it to
+      ``work_dir/diverged`` (:data:`DIVERGED_MARKER`), so an elastic restart does not replay
+      the divergence; the next start of the run by hand (``--resume``) removes it.
+    * The config key ``nonfinite_loss`` chooses: ``'error'`` (default) or ``'warn'`` (log and
+      go on). An iteration whose step the fp16 loss scaler skipped (its scale went down) is
+      only logged: that is how dynamic loss scaling handles an overflow.
     """
 
     priority = 'ABOVE_NORMAL'
 
     def __init__(self):
         self._scale = None
+
+    def before_run(self, runner):
+        marker = osp.join(runner.work_dir, DIVERGED_MARKER)
+        if is_main_process() and osp.exists(marker):  # the user starts again on purpose
+            os.remove(marker)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         self._scale = self._loss_scale(runner)
@@ -129,26 +167,52 @@ class FiniteLossHook(Hook):
         scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
         return scaler.get_scale() if scaler is not None and scaler.is_enabled() else None
 
+    def _skipped_step(self, runner):
+        scale = self._loss_scale(runner)
+        return self._scale is not None and scale is not None and scale < self._scale
+
+    @staticmethod
+    def _ranks_with(flags):
+        """The ranks whose flag (loss, weights) is set, from every rank's flags: one
+        all-reduce of a (world size, 2) tensor."""
+        table = torch.zeros(get_world_size(), 2, dtype=torch.int64)
+        table[get_rank()] = torch.tensor(flags, dtype=torch.int64)
+        if get_world_size() > 1:
+            all_reduce(table)
+        return [r for r in range(len(table)) if table[r, 0]], \
+            [r for r in range(len(table)) if table[r, 1]]
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         losses = {k: float(v.detach() if torch.is_tensor(v) else v)
                   for k, v in (outputs or {}).items() if 'loss' in k}
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-        if not bad:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        weights = _nonfinite_weights(model)
+        loss_ranks, weight_ranks = self._ranks_with((bool(bad), bool(weights)))
+        if not loss_ranks and not weight_ranks:
             return
         action = runner.cfg.get('nonfinite_loss', 'error')
         if action not in NONFINITE_ACTIONS:
             raise ValueError(f'nonfinite_loss must be one of {NONFINITE_ACTIONS}, got {action!r}')
         iteration = runner.iter + 1
         terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-        scale = self._loss_scale(runner)
-        if self._scale is not None and scale is not None and scale < self._scale:
+        if not weight_ranks and self._skipped_step(runner):
             runner.logger.warning(f'iteration {iteration}: {terms}; the loss scaler skipped '
-                                  f'the step (scale {self._scale:g} -> {scale:g})')
+                                  f'the step (scale {self._scale:g} -> '
+                                  f'{self._loss_scale(runner):g})')
             return
+        found = []
+        if loss_ranks:
+            found.append(f'non-finite loss on rank(s) {loss_ranks}'
+                         + (f' ({terms} here)' if bad else ''))
+        if weight_ranks:
+            found.append(f'non-finite weights after the step on rank(s) {weight_ranks}'
+                         + (f' ({weights} tensors here: the gradient was not finite)'
+                            if weights else ''))
         lrs = runner.optim_wrapper.get_lr()
         lr = ', '.join(f'{k} {v[0]:.3g}' for k, v in lrs.items()) if isinstance(lrs, dict) \
             else str(lrs)
-        message = (f'iteration {iteration}: non-finite loss: {terms} (learning rate: {lr}). '
+        message = (f'iteration {iteration}: {"; ".join(found)} (learning rate: {lr}). '
                    f'No checkpoint of this iteration is written; the last one in '
                    f'{runner.work_dir} is the last good state. Try a lower learning rate '
                    f'(optim_wrapper.optimizer.lr) or a longer warm-up, gradient clipping '
@@ -158,4 +222,7 @@ class FiniteLossHook(Hook):
         if action == 'warn':
             runner.logger.warning(message)
             return
+        if is_main_process():
+            with open(osp.join(runner.work_dir, DIVERGED_MARKER), 'w') as f:
+                f.write(message + '\n')
         raise FloatingPointError(message)

@@ -1,6 +1,5 @@
 """Training loops that resume at once and exactly: iteration-based, and epoch-based from a
 checkpoint written in the middle of an epoch."""
-import inspect
 import itertools
 import logging
 
@@ -9,9 +8,9 @@ from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
 from mmengine.runner.loops import (EpochBasedTrainLoop, IterBasedTrainLoop,
                                    _InfiniteDataloaderIterator)
-from torch.utils.data import DataLoader
 
 from ..utils import get_rng_states, set_rng_states
+from .sample_seeding import BatchSamplerWrapper, with_batch_sampler
 
 
 def infinite_iterator(dataloader, epoch=0):
@@ -41,38 +40,19 @@ class _NotIterated:
         return iter(())
 
 
-class _ResumedBatchSampler:
+class _ResumedBatchSampler(BatchSamplerWrapper):
     """A batch sampler whose first pass starts after ``skip`` batches, drawn as indices
     only (no data is loaded); later passes are the wrapped sampler's own. The skipped
     batches come from the same iterator that goes on, so state a batch sampler keeps
-    between batches (mmdet's aspect-ratio buckets) stays consistent. Other attributes
-    (``sampler``, ``batch_size``...) are the wrapped batch sampler's."""
+    between batches (mmdet's aspect-ratio buckets) stays consistent."""
 
     def __init__(self, batch_sampler, skip):
-        self.batch_sampler, self._skip = batch_sampler, skip
-
-    def __getattr__(self, name):  # called for names not found on the wrapper itself
-        if name == 'batch_sampler':  # not set yet (unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self.batch_sampler, name)
-
-    def __len__(self):
-        return len(self.batch_sampler)
+        super().__init__(batch_sampler)
+        self._skip = skip
 
     def __iter__(self):
         skip, self._skip = self._skip, 0
         yield from itertools.islice(iter(self.batch_sampler), skip, None)
-
-
-def _with_batch_sampler(dataloader, batch_sampler):
-    """A DataLoader like ``dataloader`` (same dataset, workers, collate and seeding) that
-    draws its batches from ``batch_sampler``."""
-    names = ('num_workers', 'collate_fn', 'pin_memory', 'timeout', 'worker_init_fn',
-             'multiprocessing_context', 'generator', 'prefetch_factor', 'persistent_workers',
-             'pin_memory_device', 'in_order')
-    kwargs = {name: getattr(dataloader, name) for name in names
-              if name in inspect.signature(DataLoader).parameters and hasattr(dataloader, name)}
-    return DataLoader(dataloader.dataset, batch_sampler=batch_sampler, **kwargs)
 
 
 def skip_batches(dataloader, skip):
@@ -84,7 +64,7 @@ def skip_batches(dataloader, skip):
         return None
     print_log(f'Resuming after {skip} trained batches: the sampler moves past them without '
               'loading them', logger='current')
-    return _with_batch_sampler(dataloader, _ResumedBatchSampler(batch_sampler, skip))
+    return with_batch_sampler(dataloader, _ResumedBatchSampler(batch_sampler, skip))
 
 
 def _replay_warning(dataloader, skip):

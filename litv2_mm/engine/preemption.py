@@ -5,11 +5,19 @@ slurm sends SIGTERM before it kills a job (and SIGUSR1 ``--signal`` seconds befo
 limit, as ``tools/slurm_train.sh`` asks), Kubernetes and torchrun's agent send SIGTERM.
 mmengine leaves these signals to their default action (the process dies at once), so
 everything since the last periodic checkpoint is lost.
+
+These signals reach every process of the job, the dataloader workers included: torchrun's
+agent stops a worker with ``os.killpg`` (each worker leads a process group of its own, with
+its dataloader workers in it), slurm signals every process of a step, Kubernetes every
+process of the container. A dataloader worker that dies of one makes the main process raise
+``DataLoader worker (pid N) is killed by signal`` in the middle of the iteration, so the
+workers leave them to the main process (:class:`StopSignalsToMainProcess`).
 """
 import os
 import os.path as osp
 import signal
 import threading
+from typing import Callable, Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
@@ -23,6 +31,47 @@ of ``sysexits.h`` ("temporary failure, retry"); ``--resume`` continues it. ``too
 slurm_train.sh`` requeues its job on this status."""
 
 STOP_SIGNALS = ('SIGTERM', 'SIGUSR1')
+PREEMPTED_MARKER = 'preempted'
+"""The file a run stopped by a signal writes in its work dir after its checkpoint (the
+checkpoint's path): ``tools/slurm_train.sh`` requeues the job when it is there, whatever
+status srun reports for the job's other tasks."""
+
+
+def _leave_signals_to_parent(signums):
+    """In a dataloader worker: ``signums`` sent by anyone but the worker's parent are
+    ignored; a SIGTERM from the parent (the DataLoader ending a worker that did not stop in
+    time) ends the worker as torch's own handler does. The signals are blocked and a daemon
+    thread takes them with ``sigwaitinfo``, which tells who sent them."""
+    parent = os.getppid()
+
+    def wait():
+        while True:
+            info = signal.sigwaitinfo(signums)
+            if info.si_signo == signal.SIGTERM and info.si_pid == parent:
+                os._exit(0)
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    threading.Thread(target=wait, name='stop-signals', daemon=True).start()
+
+
+class StopSignalsToMainProcess:
+    """A DataLoader ``worker_init_fn`` that makes the worker leave the stop signals to the
+    main process (which finishes the iteration and writes a checkpoint), then calls the
+    DataLoader's own ``worker_init_fn`` (mmengine's seeding).
+
+    torch's worker loop installs a SIGTERM handler that re-raises a SIGTERM not sent by the
+    worker's parent (``torch/utils/data/_utils/worker.py``, ``DataLoader.cpp``), and a
+    SIGUSR1 ends a worker by default. The worker ends when the main process tells it (its
+    DataLoader shuts it down, or SIGTERMs it) or dies (torch's watchdog in the worker)."""
+
+    def __init__(self, signums: Sequence[int], worker_init_fn: Optional[Callable] = None):
+        self.signums = set(signums)
+        self.worker_init_fn = worker_init_fn
+
+    def __call__(self, worker_id: int) -> None:
+        _leave_signals_to_parent(self.signums)
+        if self.worker_init_fn is not None:
+            self.worker_init_fn(worker_id)
 
 
 def latest_checkpoint(work_dir):
@@ -59,11 +108,14 @@ class PreemptionHook(Hook):
 
     In a distributed run the ranks agree after every iteration (one all-reduce of a flag),
     so a signal that reaches one rank stops all of them at the same iteration; rank 0 writes
-    the checkpoint and every rank waits for it before exiting. The handler is installed in
-    ``before_run`` (the main thread; dataloader workers forked later inherit it, so a signal
-    sent to the whole process group does not kill them mid-iteration) and the previous
-    handlers are restored after training. Priority LOWEST: every other ``after_train_iter``
-    (the loss check, the periodic checkpoint) has run when it stops the run.
+    the checkpoint and ``work_dir/preempted`` (:data:`PREEMPTED_MARKER`) and every rank waits
+    for them before exiting. The handler is installed in ``before_run`` (the main thread)
+    and the previous handlers are restored after training. The train, val and test
+    dataloaders' workers leave the signals to the main process
+    (:class:`StopSignalsToMainProcess`, set up before each loop starts its workers), so a
+    signal sent to the whole process group, as torchrun, slurm and Kubernetes send it, does
+    not kill them mid-iteration. Priority LOWEST: every other ``after_train_iter`` (the loss
+    check, the periodic checkpoint) has run when it stops the run.
 
     Args:
         signals (Sequence[str]): names of the signals that stop the run.
@@ -99,6 +151,25 @@ class PreemptionHook(Hook):
             return
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._handle)
+        marker = osp.join(runner.work_dir, PREEMPTED_MARKER)
+        if is_main_process() and osp.exists(marker):  # from the stop this run resumes
+            os.remove(marker)
+
+    def _to_main_process(self, loop):
+        dataloader = getattr(loop, 'dataloader', None)
+        init = getattr(dataloader, 'worker_init_fn', None)
+        if getattr(dataloader, 'num_workers', 0) and not isinstance(init,
+                                                                    StopSignalsToMainProcess):
+            dataloader.worker_init_fn = StopSignalsToMainProcess(self.signals, init)
+
+    def before_train(self, runner):
+        self._to_main_process(runner.train_loop)
+
+    def before_val(self, runner):
+        self._to_main_process(runner.val_loop)
+
+    def before_test(self, runner):
+        self._to_main_process(runner.test_loop)
 
     def after_run(self, runner):
         for signum, handler in self._previous.items():
@@ -131,8 +202,9 @@ class PreemptionHook(Hook):
 
     @staticmethod
     def _save(runner):
-        """Write ``iter_N.pth`` (unless the CheckpointHook just wrote it) and
-        ``last_checkpoint``, with the CheckpointHook's backend; returns the path."""
+        """Write ``iter_N.pth`` (unless the CheckpointHook just wrote it), then
+        ``last_checkpoint`` and :data:`PREEMPTED_MARKER`, with the CheckpointHook's backend;
+        returns the path."""
         ckpt_hook = next((h for h in runner.hooks if type(h).__name__ == 'CheckpointHook'), None)
         backend_args = getattr(ckpt_hook, 'backend_args', None)
         out_dir = getattr(ckpt_hook, 'out_dir', None) or runner.work_dir
@@ -143,8 +215,9 @@ class PreemptionHook(Hook):
             runner.save_checkpoint(out_dir, filename, by_epoch=False, backend_args=backend_args)
             runner.message_hub.update_info('last_ckpt', path)
         if is_main_process():
-            get_file_backend(runner.work_dir, backend_args=backend_args).put_text(
-                path, osp.join(runner.work_dir, 'last_checkpoint'))
+            work_dir = get_file_backend(runner.work_dir, backend_args=backend_args)
+            work_dir.put_text(path, osp.join(runner.work_dir, 'last_checkpoint'))
+            work_dir.put_text(path, osp.join(runner.work_dir, PREEMPTED_MARKER))
         return path
 
 

@@ -4,29 +4,77 @@
 names a runner) run a config exactly as ours do."""
 import copy
 import logging
+import os.path as osp
 import pickle
+from typing import Optional
 
+import torch
 from mmengine.device import get_device
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 from ..datasets import check_dataloader_annotations, check_pipelines
 from ..utils import check_checkpoint_file, checkpoint_load_error
 from .amp import cpu_amp_config, inference_amp_config
 from .distributed import prepare_cpu_distributed
+from .hooks import DIVERGED_MARKER, ExactResumeHook
 from .preemption import elastic_restart_count, resume_latest
+from .sample_seeding import seed_every_sample
+
+
+def check_not_diverged(work_dir: str) -> None:
+    """Raise if the run in ``work_dir`` stopped because it diverged (the marker
+    :class:`~litv2_mm.engine.FiniteLossHook` writes), naming it and the way on."""
+    marker = osp.join(work_dir, DIVERGED_MARKER)
+    if osp.exists(marker):
+        with open(marker) as f:
+            error = f.read().strip()
+        raise FloatingPointError(
+            f'not restarting: this run diverged ({marker}: {error}); a restart from the last '
+            'checkpoint would diverge again. Fix the cause, then start the run again with '
+            '--resume (which removes the marker).')
+
+
+def keep_resumed_seed(cfg) -> Optional[int]:
+    """A resumed run without a seed of its own (``randomness.seed``, ``--seed``) takes the
+    seed of the run it continues, from the checkpoint, before anything is built; returns it.
+
+    mmengine sets the checkpoint's seed too, but in ``Runner.resume``, after the train
+    dataloader was built with a new random seed: its sampler would shuffle in another order
+    and the per-sample augmentation seeds would differ from the uninterrupted run's. The
+    checkpoint's ``meta`` is read memory-mapped (the weights are not read)."""
+    randomness = cfg.get('randomness') or {}
+    if not cfg.get('resume') or randomness.get('seed') is not None:
+        return None
+    path = cfg.get('load_from') or (cfg.get('work_dir') and
+                                    find_latest_checkpoint(cfg.work_dir))
+    if not path or not osp.isfile(path):
+        return None  # none yet, or not a local file: mmengine reports it when it resumes
+    try:
+        seed = torch.load(path, map_location='cpu', weights_only=True, mmap=True)['meta']['seed']
+    except Exception:  # a broken file is named by the runner's own checks when it loads it
+        return None
+    if seed is not None:
+        cfg.randomness = dict(randomness, seed=seed)
+        print_log(f'resuming with the seed of the run in {path}: {seed} (no seed is set)',
+                  logger='current', level=logging.WARNING)
+    return seed
 
 
 @RUNNERS.register_module()
 class LITv2Runner(Runner):
     """mmengine's ``Runner`` plus the checks and set-up that must happen before it builds:
 
+    * a resumed run without a seed of its own takes the seed of the run it continues before
+      its dataloaders are built: :func:`keep_resumed_seed`;
     * a distributed launch on a machine without CUDA is set up for CPUs (gloo) before the
       runner starts: :func:`~litv2_mm.engine.prepare_cpu_distributed`;
     * a worker that torchrun's elastic agent restarted (``TORCHELASTIC_RESTART_COUNT`` > 0,
-      after a worker of the job died) resumes from the latest checkpoint in the work dir:
-      :func:`~litv2_mm.engine.resume_latest`;
+      after a worker of the job died) resumes from the latest checkpoint in the work dir
+      (:func:`~litv2_mm.engine.resume_latest`), unless the run stopped because it diverged
+      (``FiniteLossHook``'s ``work_dir/diverged``): then it stops at once, naming it, instead
+      of replaying the divergence from the last checkpoint;
     * before a train / val / test dataloader is built (all of them before the first
       training iteration), its annotation files (exist, parse, COCO entries valid, the
       config's classes present) and the heads' ``num_classes`` are checked
@@ -48,21 +96,24 @@ class LITv2Runner(Runner):
         cfg = copy.deepcopy(cfg)
         restarts = elastic_restart_count()
         if restarts and cfg.get('work_dir'):
+            check_not_diverged(cfg.work_dir)
             found = resume_latest(cfg)
             print_log(f'torchrun restarted this worker ({restarts} restarts): '
                       + (f'resuming from {found}' if found else 'no checkpoint in '
                          f'{cfg.work_dir} yet, starting again'),
                       logger='current', level=logging.WARNING)
+        keep_resumed_seed(cfg)
         prepare_cpu_distributed(cfg)
         return super().from_cfg(cfg)
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
         """Runner.build_dataloader, then the pipelines of its dataset name the image they fail
-        on: :func:`~litv2_mm.datasets.check_pipelines`."""
+        on (:func:`~litv2_mm.datasets.check_pipelines`) and its augmentations are seeded per
+        sample from the run's seed (:func:`~litv2_mm.engine.seed_every_sample`)."""
         dataloader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
         check_pipelines(dataloader.dataset)
-        return dataloader
+        return seed_every_sample(dataloader, seed)
 
     def build_optim_wrapper(self, optim_wrapper):
         """Runner.build_optim_wrapper, with ``--amp`` on a CPU-only machine: see
@@ -90,6 +141,16 @@ class LITv2Runner(Runner):
     def _check_annotations(self, loop, split):
         if isinstance(loop, dict):  # a loop still to build builds the split's dataloader
             check_dataloader_annotations(self.cfg, split)
+
+    def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+        """Runner.save_checkpoint, which writes on rank 0 only but is called on every rank
+        (by the CheckpointHook and the PreemptionHook): first every rank's random states are
+        gathered for the checkpoint (:meth:`ExactResumeHook.gather_rank_states`), the one
+        collective they need, only when a checkpoint is written."""
+        for hook in self.hooks:
+            if isinstance(hook, ExactResumeHook):
+                hook.gather_rank_states()
+        return super().save_checkpoint(out_dir, filename, *args, **kwargs)
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module.', '')]):  # noqa: B006 (mmengine's signature)

@@ -4,6 +4,10 @@ offsets from a zero-initialised 2x2 stride-2 conv, then BatchNorm and GELU.
 Pure PyTorch, CPU and CUDA, forward and backward: the deformed sampling points are drawn
 with one ``grid_sample`` call (bilinear, zeros outside the map, as every DCN does), laid out
 so that the deformable conv becomes one GEMM whose output is already in token layout.
+grid_sample's CUDA backward has no deterministic form (under
+``torch.use_deterministic_algorithms(True)``, mmengine's ``--deterministic``, it raises), so
+there CUDA tensors are sampled in an index form instead: the 4 pixels around each point
+picked by index and weighted, the same bilinear sampling with a deterministic backward.
 
 Mixed precision: the offsets, the tap positions, the grid and the bilinear sampling are
 computed in fp32 whatever the input's dtype and any autocast (in bf16 a column position
@@ -35,8 +39,8 @@ def deform_conv2x2_s2(x, offset, weight, bias=None):
     with torch.autocast(x.device.type, enabled=False):
         sampled = _sample_taps(x.float(), offset.float())  # (B, C, 4, P), fp32
     # one (B * P, C * 4) x (C * 4, C_out) GEMM: a batched matmul of the transposed samples
-    # would copy the weight B times (the reshape copies the samples once, for B > 1)
-    cols = sampled.view(B, C * 4, P).transpose(1, 2).reshape(B * P, C * 4)
+    # would copy the weight B times (the reshapes copy the samples once, for B > 1)
+    cols = sampled.reshape(B, C * 4, P).transpose(1, 2).reshape(B * P, C * 4)
     out = torch.mm(cols.to(weight.dtype), weight.reshape(weight.shape[0], C * 4).t())
     if bias is not None:
         out.add_(bias)  # mm's backward needs its inputs only
@@ -59,9 +63,44 @@ def _sample_taps(x, offset):
     off = offset.view(B, 4, 2, P)
     py = off[:, :, 0] + (rows + ki).expand(4, Ho, Wo).reshape(4, P)
     px = off[:, :, 1] + (cols + kj).expand(4, Ho, Wo).reshape(4, P)
+    if _index_sampling(x):
+        return _gather_taps(x, py, px)
     # grid_sample, align_corners=False: pixel p sits at (2p + 1) / size - 1.
     grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)  # (B, 4, P, 2)
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+
+
+def _index_sampling(x):
+    """Whether to sample ``x`` in the index form: on CUDA under deterministic algorithms, where
+    grid_sample's backward raises. Elsewhere grid_sample: CPU's backward is deterministic and
+    faster, and the ONNX exporter (on CPU) maps it to ONNX's GridSample."""
+    return x.device.type == 'cuda' and torch.are_deterministic_algorithms_enabled()
+
+
+def _gather_taps(x, py, px):
+    """grid_sample's bilinear sampling (zeros outside the map) by index: x: (B, C, H, W), rows
+    py and columns px (B, 4, P) in pixels -> (B, C, 4, P).
+
+    The point (y, x) takes the 4 pixels (y0 + a, x0 + b) around it, y0 = floor(y),
+    a, b in {0, 1}, weighted (1 - fy or fy) * (1 - fx or fx), fy = y - y0; a pixel outside
+    the map weighs 0. At a pixel centre (fy = 0) the offset gradient is the forward
+    difference, as grid_sample's at an exact one.
+    """
+    B, C, H, W = x.shape
+    y0, x0 = py.floor(), px.floor()
+    fy, fx = (py - y0).unsqueeze(-1), (px - x0).unsqueeze(-1)  # (B, 4, P, 1)
+    a = torch.tensor([0, 0, 1, 1], device=x.device)
+    b = torch.tensor([0, 1, 0, 1], device=x.device)
+    cy, cx = y0.long().unsqueeze(-1) + a, x0.long().unsqueeze(-1) + b  # (B, 4, P, 4)
+    inside = (cy >= 0) & (cy < H) & (cx >= 0) & (cx < W)
+    weight = torch.where(a == 1, fy, 1 - fy) * torch.where(b == 1, fx, 1 - fx) * inside
+    image = torch.arange(B, device=x.device).view(B, 1, 1, 1)
+    index = (image * H + cy.clamp(0, H - 1)) * W + cx.clamp(0, W - 1)
+    pixels = x.flatten(2).transpose(1, 2).reshape(B * H * W, C)  # one row of C per pixel
+    # torch.use_deterministic_algorithms: "torch.index_select when attempting to
+    # differentiate a CUDA tensor" acts deterministically (its backward is index_add_).
+    corners = pixels.index_select(0, index.flatten()).view(*index.shape, C)
+    return (corners * weight.unsqueeze(-1)).sum(3).permute(0, 3, 1, 2)
 
 
 class DeformConv2x2(nn.Module):

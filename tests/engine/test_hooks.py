@@ -74,37 +74,67 @@ def test_hook_follows_the_config_switch():
 class _Runner:
     """What FiniteLossHook reads from a runner."""
 
-    def __init__(self, scaler=None, action='error'):
+    def __init__(self, work_dir, scaler=None, action='error'):
         import logging
 
         from mmengine.optim import OptimWrapper
-        model = torch.nn.Linear(2, 2)
-        self.optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+        self.model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+        self.optim_wrapper = OptimWrapper(torch.optim.SGD(self.model.parameters(), lr=0.1))
         if scaler is not None:
             self.optim_wrapper.loss_scaler = scaler
         self.cfg = dict(nonfinite_loss=action)
-        self.iter, self.work_dir, self.logger = 6, 'work', logging.getLogger('finite-loss')
+        self.iter, self.work_dir, self.logger = 6, str(work_dir), logging.getLogger('finite-loss')
 
 
-def test_finite_loss_hook_names_the_iteration_terms_and_lr():
+def test_finite_loss_hook_names_the_iteration_terms_and_lr(tmp_path):
     from litv2_mm.engine import FiniteLossHook
-    hook, runner = FiniteLossHook(), _Runner()
+    hook, runner = FiniteLossHook(), _Runner(tmp_path)
     hook.before_train_iter(runner, 0)
     hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(1.0)))  # finite: nothing
-    with pytest.raises(FloatingPointError, match=r'iteration 7: non-finite loss: loss=nan, '
-                                                 r'loss_cls=inf \(learning rate: .*0\.1'):
+    assert not (tmp_path / 'diverged').exists()
+    with pytest.raises(FloatingPointError, match=r'iteration 7: non-finite loss on rank\(s\) '
+                                                 r'\[0\] \(loss=nan, loss_cls=inf here\) '
+                                                 r'\(learning rate: .*0\.1'):
         hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('nan')),
                                                       loss_cls=torch.tensor(float('inf')),
                                                       acc=torch.tensor(float('nan'))))
+    # the marker that keeps an elastic restart from replaying the divergence
+    assert (tmp_path / 'diverged').read_text().startswith('iteration 7: non-finite loss')
     with pytest.raises(ValueError, match='nonfinite_loss'):
-        hook.after_train_iter(_Runner(action='stop'), 0, outputs=dict(loss=float('nan')))
+        hook.after_train_iter(_Runner(tmp_path, action='stop'), 0,
+                              outputs=dict(loss=float('nan')))
 
 
-def test_finite_loss_hook_lets_the_loss_scaler_skip_an_overflow(caplog):
+@pytest.mark.parametrize('where', ['0.weight', '0.bias', '1.running_var'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
+def test_finite_loss_hook_stops_at_non_finite_weights_with_a_finite_loss(tmp_path, where, value):
+    """A finite loss whose gradient was not finite leaves NaN in the weights after the step:
+    the run stops at that iteration, before its checkpoint (the loss alone is one step late).
+    """
+    from litv2_mm.engine import FiniteLossHook
+    hook, runner = FiniteLossHook(), _Runner(tmp_path)
+    hook.before_train_iter(runner, 0)
+    with torch.no_grad():
+        runner.model.state_dict()[where].view(-1)[1] = value
+    with pytest.raises(FloatingPointError, match=r'iteration 7: non-finite weights after the '
+                                                 r'step on rank\(s\) \[0\] \(1 tensors here'):
+        hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(0.5)))
+
+
+def test_a_restart_after_a_divergence_stops_naming_it(tmp_path):
+    from litv2_mm.engine import check_not_diverged
+    check_not_diverged(str(tmp_path))  # no marker: nothing
+    (tmp_path / 'diverged').write_text('iteration 3: non-finite loss on rank(s) [1]\n')
+    with pytest.raises(FloatingPointError, match=r'not restarting: this run diverged .*'
+                                                 r'iteration 3: non-finite loss on rank'):
+        check_not_diverged(str(tmp_path))
+
+
+def test_finite_loss_hook_lets_the_loss_scaler_skip_an_overflow(caplog, tmp_path):
     from litv2_mm.engine import FiniteLossHook
     scaler = torch.amp.GradScaler('cpu')
     scaler.scale(torch.ones(()))  # a scaler's scale exists once it has scaled a loss
-    hook, runner = FiniteLossHook(), _Runner(scaler)
+    hook, runner = FiniteLossHook(), _Runner(tmp_path, scaler)
     hook.before_train_iter(runner, 0)
     scaler.update(new_scale=scaler.get_scale() / 2)  # the step was skipped
     hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('inf'))))
