@@ -121,17 +121,17 @@ class NaNAtIterHook(Hook):
 
 
 def run(work_dir, log, sampler=INFINITE, max_iters=None, max_epochs=None, resume=False,
-        size=1000, workers=0, hooks=(), checkpoint=None, loop=None):
+        size=1000, workers=0, hooks=(), checkpoint=None, loop=None, runner_type=Runner):
     """Train the toy (iteration-based with ``max_iters``, else epoch-based with
-    ``max_epochs``) with the hooks every LITv2 config declares plus ``hooks``; returns the
-    runner."""
+    ``max_epochs``) with the hooks every LITv2 config declares plus ``hooks`` by
+    ``runner_type``; returns the runner."""
     if max_iters is not None:
         train_cfg = dict(type=loop or 'ResumableIterBasedTrainLoop', max_iters=max_iters)
         checkpoint = checkpoint or dict(by_epoch=False, interval=3)
     else:
         train_cfg = dict(type=loop or 'ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
         checkpoint = checkpoint or dict(by_epoch=True, interval=1)
-    runner = Runner(
+    runner = runner_type(
         model=dict(type='DropoutRegressor'), work_dir=str(work_dir),
         train_dataloader=dict(
             dataset=dict(type='LoadLoggingDataset', size=size, log=str(log)),

@@ -7,6 +7,10 @@
 # MAX_RESTARTS times (default 3), and they resume from the latest checkpoint in the work dir
 # (LITv2Runner, under TORCHELASTIC_RESTART_COUNT > 0).
 # Without GPUs add: --cfg-options env_cfg.dist_cfg.backend=gloo
+# The restarted workers get a new TCPStore (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1): torchrun's
+# agent otherwise shares one store with every restart of its workers, with no prefix per
+# attempt, so restarted workers read the dead ones' NCCL ids / gloo addresses and hang or fail
+# in init_process_group (pytorch/pytorch#135712). Set it too when you call torchrun yourself.
 set -euo pipefail
 CONFIG=$1
 GPUS=$2
@@ -16,6 +20,7 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 DIR="$(cd "$(dirname "$0")" && pwd)"
 PYTHON=${PYTHON:-python}
 [[ -x "$DIR/../.venv/bin/python" && "$PYTHON" == python ]] && PYTHON="$DIR/../.venv/bin/python"
+export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=${TORCH_DISABLE_SHARE_RDZV_TCP_STORE:-1}
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --nproc-per-node="$GPUS" --max-restarts="${MAX_RESTARTS:-3}" \

@@ -4,6 +4,7 @@
 names a runner) run a config exactly as ours do."""
 import copy
 import logging
+import os
 import os.path as osp
 import pickle
 from typing import Optional
@@ -21,6 +22,22 @@ from .distributed import prepare_cpu_distributed
 from .hooks import DIVERGED_MARKER, ExactResumeHook
 from .preemption import elastic_restart_count, resume_latest
 from .sample_seeding import seed_every_sample
+
+
+def warn_shared_rendezvous_store() -> bool:
+    """Warn (and return True) when torchrun may restart this worker and shares its
+    rendezvous store with the workers: that store keeps the keys of every attempt without a
+    prefix, so restarted workers read the dead ones' NCCL ids or gloo addresses and hang or
+    fail in ``init_process_group`` (pytorch/pytorch#135712). ``tools/dist_train.sh`` sets
+    ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``, which gives every attempt a new store."""
+    shared = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+    if not shared or int(os.environ.get('TORCHELASTIC_MAX_RESTARTS', '0') or 0) == 0:
+        return False
+    print_log('torchrun may restart this worker (--max-restarts > 0) and shares its '
+              'rendezvous store with the workers: a restart would hang in '
+              'init_process_group. Launch torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 '
+              '(tools/dist_train.sh does)', logger='current', level=logging.WARNING)
+    return True
 
 
 def check_not_diverged(work_dir: str) -> None:
@@ -94,6 +111,7 @@ class LITv2Runner(Runner):
     @classmethod
     def from_cfg(cls, cfg):
         cfg = copy.deepcopy(cfg)
+        warn_shared_rendezvous_store()
         restarts = elastic_restart_count()
         if restarts and cfg.get('work_dir'):
             check_not_diverged(cfg.work_dir)

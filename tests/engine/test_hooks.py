@@ -142,3 +142,25 @@ def test_finite_loss_hook_lets_the_loss_scaler_skip_an_overflow(caplog, tmp_path
     hook.before_train_iter(runner, 1)  # the scale stays: a real divergence
     with pytest.raises(FloatingPointError):
         hook.after_train_iter(runner, 1, outputs=dict(loss=torch.tensor(float('inf'))))
+
+
+def test_rank_states_are_gathered_only_when_a_checkpoint_is_written(tmp_path, monkeypatch):
+    """LITv2Runner gathers every rank's random states right before a checkpoint (a
+    collective on every rank; mmengine calls before_save_checkpoint on rank 0 only), and in
+    no other iteration. Two ranks simulated: the gather returns this rank's states twice."""
+    from toy_training import run
+
+    import litv2_mm.engine.hooks as hooks
+    from litv2_mm.engine import LITv2Runner
+    gathered = []
+
+    def all_gather_object(states):
+        gathered.append(states)
+        return [states, states]
+
+    monkeypatch.setattr(hooks, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(hooks, 'all_gather_object', all_gather_object)
+    run(tmp_path / 'w', tmp_path / 'log', max_iters=7, runner_type=LITv2Runner)  # interval 3
+    assert len(gathered) == 3  # iterations 3, 6 and 7 (the last)
+    saved = torch.load(tmp_path / 'w' / 'iter_6.pth', weights_only=True)['rng_states']
+    assert len(saved) == 2
