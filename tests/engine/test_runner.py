@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from litv2_mm.datasets import CheckedPipeline, DataError
-from litv2_mm.engine import LITv2Runner
+from litv2_mm.engine import LITv2Runner, SeededPipeline
 
 
 def runner_for(tmp_path, repo_root, data_root):
@@ -24,7 +24,9 @@ def runner_for(tmp_path, repo_root, data_root):
 def test_built_dataloaders_check_their_images(tmp_path, repo_root, coco_root):
     runner = runner_for(tmp_path, repo_root, coco_root)
     for loader in (runner.train_dataloader, runner.val_dataloader, runner.test_dataloader):
-        assert isinstance(loader.dataset.pipeline, CheckedPipeline)
+        # seeded per sample (the outer wrapper), checked transform by transform (inside)
+        assert isinstance(loader.dataset.pipeline, SeededPipeline)
+        assert isinstance(loader.dataset.pipeline.pipeline, CheckedPipeline)
 
 
 def without_star(data, split):

@@ -116,3 +116,27 @@ def test_cpu_ddp_wrapper_drops_device_ids(tmp_path):
         assert model.device_ids is None
     finally:
         dist.destroy_process_group()
+
+
+def test_cpu_ddp_takes_the_options_mmengine_gives_gpu_runs(monkeypatch):
+    """mmengine wraps GPU models with broadcast_buffers=False and the config's
+    find_unused_parameters (Runner.wrap_model without a wrapper config); a wrapper config, as
+    CPU runs need, would fall back to DDP's broadcast_buffers=True (BatchNorm statistics
+    synced from rank 0 every forward on CPU, per rank on GPUs)."""
+    import inspect
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from litv2_mm.engine import prepare_cpu_distributed
+    gpu_defaults = inspect.getsource(Runner.wrap_model)
+    assert 'broadcast_buffers=False' in gpu_defaults  # pinned: what mmengine does on GPUs
+    monkeypatch.setattr('torch.distributed.is_initialized', lambda: True)
+    cfg = Config(dict(launcher='pytorch', model=dict(type='X'), find_unused_parameters=True,
+                      env_cfg=dict(dist_cfg=dict(backend='gloo'))))
+    assert prepare_cpu_distributed(cfg)
+    assert cfg.model_wrapper_cfg == dict(type='CPUDistributedDataParallel',
+                                         broadcast_buffers=False, find_unused_parameters=True)
+    cfg.model_wrapper_cfg = dict(broadcast_buffers=True)  # a user's own choice is kept
+    prepare_cpu_distributed(cfg)
+    assert cfg.model_wrapper_cfg['broadcast_buffers'] is True
