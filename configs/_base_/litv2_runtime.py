@@ -4,14 +4,18 @@
 # - LITv2Runner: checks every annotation file before anything is built (exists, parses,
 #   has the config's classes), names the image a pipeline fails on, sets up CPU-only
 #   distributed runs (gloo), names the opt-in for checkpoints the safe loader refuses;
-# - ExactResumeHook: random states saved with every checkpoint, restored on --resume;
+# - ExactResumeHook: every rank's random states saved with every checkpoint, restored on
+#   --resume (the augmentations are seeded per sample by LITv2Runner, workers included);
 # - CheckpointFitHook: a checkpoint whose tensors do not fit the model fails before any
 #   training or evaluation; allow_partial_load=True loads only what fits, on purpose;
-# - FiniteLossHook: the first iteration with a NaN or infinite loss stops the run, named,
-#   before a checkpoint of the diverged weights is written; nonfinite_loss='warn' goes on;
+# - FiniteLossHook: the first iteration with a NaN or infinite loss on any rank, or NaN or
+#   infinite weights after its step, stops every rank, named, before a checkpoint of the
+#   diverged weights is written; torchrun's restarts do not replay it; nonfinite_loss='warn'
+#   goes on;
 # - PreemptionHook: on SIGTERM or SIGUSR1 (slurm, Kubernetes, torchrun) the run finishes the
 #   iteration in flight, writes a checkpoint of it (every rank stops at the same one) and
-#   exits with status 75; --resume continues it exactly.
+#   exits with status 75 (the dataloader workers leave the signal to it); --resume
+#   continues it exactly.
 # Iteration-based configs also use train_cfg type 'ResumableIterBasedTrainLoop' (resumes
 # without loading the trained batches again), epoch-based ones 'ResumableEpochBasedTrainLoop'
 # (resumes in the middle of an epoch), and every config writes its checkpoints with the

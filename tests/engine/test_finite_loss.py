@@ -28,7 +28,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
                     *SMALL_VAL, check=False)
     assert proc.returncode != 0
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith('FloatingPointError: iteration 3: non-finite loss: ')
+    assert last.startswith('FloatingPointError: iteration 3: non-finite loss on rank(s) [0] (')
     assert 'decode.loss_ce=nan' in last and 'learning rate' in last and '--resume' in last
     # no checkpoint of the diverged weights; the last good one is still there, unchanged
     assert not (work / 'iter_3.pth').exists()

@@ -106,9 +106,10 @@ default_hooks = dict(checkpoint=dict(interval=1))
         assert all(torch.isfinite(t).all() for t in checkpoint_weights(path).values()), path
 
 
-def test_sigterm_to_the_group_mid_epoch_then_resume_with_mmdet_train(
+def test_sigterm_and_kill_9_of_the_group_mid_epoch_then_resume(
         tmp_path, tiny_config, coco_root, run_tool, run_library_tool, repo_root):
-    """2 batches an epoch, 2 epochs; SIGTERM in iteration 3 (epoch 2, batch 1)."""
+    """2 batches an epoch, 2 epochs; SIGTERM in iteration 3 (epoch 2, batch 1), resumed by
+    mmdet's tools/train.py; kill -9 in iteration 4, resumed from epoch 1's checkpoint."""
     cfg = tiny_config(tmp_path, 'retinanet/litv2_s_1x_synthetic.py', EPOCHS)
     run_tool('train.py', cfg, '--work-dir', tmp_path / 'full', *SEED)
     full = checkpoint_weights(tmp_path / 'full' / 'epoch_2.pth')
@@ -125,3 +126,12 @@ def test_sigterm_to_the_group_mid_epoch_then_resume_with_mmdet_train(
     assert 'resuming with the seed of the run in' in out
     assert 'Resuming after 1 trained batches' in out
     assert_same_weights(checkpoint_weights(stopped / 'epoch_2.pth'), full)
+
+    killed = tmp_path / 'kill'
+    proc = run_tool('train.py', with_fault(tmp_path, tiny_config, cfg, at_iter=4,
+                                           signum=int(signal.SIGKILL), to='group'),
+                    '--work-dir', killed, *SEED, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert (killed / 'last_checkpoint').read_text() == str(killed / 'epoch_1.pth')
+    run_tool('train.py', cfg, '--work-dir', killed, '--resume')
+    assert_same_weights(checkpoint_weights(killed / 'epoch_2.pth'), full)
