@@ -40,6 +40,23 @@ def warn_shared_rendezvous_store() -> bool:
     return True
 
 
+CUBLAS_DETERMINISTIC = ':4096:8'
+
+
+def prepare_deterministic(cfg) -> bool:
+    """``randomness.deterministic`` (``--deterministic``) on CUDA: torch refuses cuBLAS calls
+    in deterministic mode unless ``CUBLAS_WORKSPACE_CONFIG`` is ``:4096:8`` or ``:16:8``
+    (mmengine does not set it), so it is set here, before any CUDA work, unless the
+    environment sets it already. Returns whether deterministic mode is asked for."""
+    if not (cfg.get('randomness') or {}).get('deterministic'):
+        return False
+    if 'CUBLAS_WORKSPACE_CONFIG' not in os.environ:
+        os.environ['CUBLAS_WORKSPACE_CONFIG'] = CUBLAS_DETERMINISTIC
+        print_log(f'deterministic mode: CUBLAS_WORKSPACE_CONFIG={CUBLAS_DETERMINISTIC} (cuBLAS '
+                  'needs it; set it yourself to choose :16:8)', logger='current')
+    return True
+
+
 def check_not_diverged(work_dir: str) -> None:
     """Raise if the run in ``work_dir`` stopped because it diverged (the marker
     :class:`~litv2_mm.engine.FiniteLossHook` writes), naming it and the way on."""
@@ -85,6 +102,8 @@ class LITv2Runner(Runner):
 
     * a resumed run without a seed of its own takes the seed of the run it continues before
       its dataloaders are built: :func:`keep_resumed_seed`;
+    * ``--deterministic`` gets the cuBLAS setting it needs on CUDA:
+      :func:`prepare_deterministic`;
     * a distributed launch on a machine without CUDA is set up for CPUs (gloo) before the
       runner starts: :func:`~litv2_mm.engine.prepare_cpu_distributed`;
     * a worker that torchrun's elastic agent restarted (``TORCHELASTIC_RESTART_COUNT`` > 0,
@@ -121,6 +140,7 @@ class LITv2Runner(Runner):
                          f'{cfg.work_dir} yet, starting again'),
                       logger='current', level=logging.WARNING)
         keep_resumed_seed(cfg)
+        prepare_deterministic(cfg)
         prepare_cpu_distributed(cfg)
         return super().from_cfg(cfg)
 

@@ -65,3 +65,19 @@ def test_a_refused_checkpoint_names_the_file_the_type_and_the_opt_in(tmp_path, r
                                               r"prefix its path with 'trusted://'"):
         runner.load_checkpoint(str(path))
     assert runner.load_checkpoint(f'trusted://{path}')['meta'] == argparse.Namespace()
+
+
+def test_deterministic_mode_gets_the_cublas_setting_it_needs(monkeypatch):
+    """torch refuses cuBLAS in deterministic mode without CUBLAS_WORKSPACE_CONFIG; mmengine
+    does not set it. A value the user set is kept."""
+    import os
+
+    from litv2_mm.engine.runner import prepare_deterministic
+    monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG', raising=False)
+    assert not prepare_deterministic(Config(dict(randomness=dict(seed=0))))
+    assert 'CUBLAS_WORKSPACE_CONFIG' not in os.environ
+    assert prepare_deterministic(Config(dict(randomness=dict(deterministic=True))))
+    assert os.environ['CUBLAS_WORKSPACE_CONFIG'] == ':4096:8'
+    monkeypatch.setenv('CUBLAS_WORKSPACE_CONFIG', ':16:8')
+    prepare_deterministic(Config(dict(randomness=dict(deterministic=True))))
+    assert os.environ['CUBLAS_WORKSPACE_CONFIG'] == ':16:8'
