@@ -7,7 +7,6 @@
   diverged weights is written.
 """
 import math
-import os
 import os.path as osp
 
 import torch
@@ -17,6 +16,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ..utils import check_state_dict_fits, get_rng_states, set_rng_states
+from .preemption import clear_marker
 
 
 @HOOKS.register_module()
@@ -155,9 +155,7 @@ class FiniteLossHook(Hook):
         self._scale = None
 
     def before_run(self, runner):
-        marker = osp.join(runner.work_dir, DIVERGED_MARKER)
-        if is_main_process() and osp.exists(marker):  # the user starts again on purpose
-            os.remove(marker)
+        clear_marker(runner.work_dir, DIVERGED_MARKER)  # the user starts again on purpose
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         self._scale = self._loss_scale(runner)
@@ -166,10 +164,6 @@ class FiniteLossHook(Hook):
     def _loss_scale(runner):
         scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
         return scaler.get_scale() if scaler is not None and scaler.is_enabled() else None
-
-    def _skipped_step(self, runner):
-        scale = self._loss_scale(runner)
-        return self._scale is not None and scale is not None and scale < self._scale
 
     @staticmethod
     def _ranks_with(flags):
@@ -196,10 +190,11 @@ class FiniteLossHook(Hook):
             raise ValueError(f'nonfinite_loss must be one of {NONFINITE_ACTIONS}, got {action!r}')
         iteration = runner.iter + 1
         terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-        if not weight_ranks and self._skipped_step(runner):
+        scale = self._loss_scale(runner)
+        if not weight_ranks and self._scale is not None and scale is not None \
+                and scale < self._scale:
             runner.logger.warning(f'iteration {iteration}: {terms}; the loss scaler skipped '
-                                  f'the step (scale {self._scale:g} -> '
-                                  f'{self._loss_scale(runner):g})')
+                                  f'the step (scale {self._scale:g} -> {scale:g})')
             return
         found = []
         if loss_ranks:

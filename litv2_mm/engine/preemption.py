@@ -37,6 +37,14 @@ checkpoint's path): ``tools/slurm_train.sh`` requeues the job when it is there, 
 status srun reports for the job's other tasks."""
 
 
+def clear_marker(work_dir: str, name: str) -> None:
+    """Remove the marker ``name`` (:data:`PREEMPTED_MARKER`, ``DIVERGED_MARKER``) that an
+    earlier stop of the run in ``work_dir`` left, on rank 0, as this run starts."""
+    marker = osp.join(work_dir, name)
+    if is_main_process() and osp.exists(marker):
+        os.remove(marker)
+
+
 def _leave_signals_to_parent(signums):
     """In a dataloader worker: ``signums`` sent by anyone but the worker's parent are
     ignored; a SIGTERM from the parent (the DataLoader ending a worker that did not stop in
@@ -151,9 +159,7 @@ class PreemptionHook(Hook):
             return
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._handle)
-        marker = osp.join(runner.work_dir, PREEMPTED_MARKER)
-        if is_main_process() and osp.exists(marker):  # from the stop this run resumes
-            os.remove(marker)
+        clear_marker(runner.work_dir, PREEMPTED_MARKER)  # from the stop this run resumes
 
     def _to_main_process(self, loop):
         dataloader = getattr(loop, 'dataloader', None)
