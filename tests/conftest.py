@@ -5,9 +5,9 @@ import os.path as osp
 import pytest
 import torch
 
-from helpers import RETINANET_ITERS, RETINANET_SHORT, SEM_FPN_ITERS, SEM_FPN_SHORT, TRAIN_ARCH
+from helpers import (REPO_ROOT, RETINANET_ITERS, RETINANET_SHORT, SEM_FPN_ITERS, SEM_FPN_SHORT,
+                     TRAIN_ARCH, run_command)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
@@ -35,60 +35,60 @@ def clean_default_scope():
 
 @pytest.fixture(scope='session')
 def repo_root():
-    return REPO
+    """The repository's root folder (``helpers.REPO_ROOT``)."""
+    return REPO_ROOT
 
 
 @pytest.fixture(scope='session')
 def coco_root():
     """The embedded COCO-format set at its default location (generated when missing)."""
-    from litv2_mm.datasets.synthetic import ensure_coco
-    return ensure_coco(osp.join(REPO, 'data', 'generated', 'coco'))
+    from litv2_mm.synthetic_data import ensure_coco
+    return ensure_coco(osp.join(REPO_ROOT, 'data', 'generated', 'coco'))
 
 
 @pytest.fixture(scope='session')
 def ade_root():
     """The embedded ADE20K-format set at its default location (generated when missing)."""
-    from litv2_mm.datasets.synthetic import ensure_ade
-    return ensure_ade(osp.join(REPO, 'data', 'generated', 'ade'))
+    from litv2_mm.synthetic_data import ensure_ade
+    return ensure_ade(osp.join(REPO_ROOT, 'data', 'generated', 'ade'))
 
 
 @pytest.fixture(scope='session')
 def coco2017_root():
     """A tiny set in the COCO-2017 layout (80 categories; 2 train / 2 val images)."""
-    from litv2_mm.datasets.synthetic import ensure_coco2017
-    return ensure_coco2017(osp.join(REPO, 'data', 'generated', 'coco2017'), num_train=2, num_val=2)
+    from litv2_mm.synthetic_data import ensure_coco2017
+    return ensure_coco2017(osp.join(REPO_ROOT, 'data', 'generated', 'coco2017'),
+                           num_train=2, num_val=2)
 
 
 @pytest.fixture(scope='session')
 def ade20k_root():
     """The ADEChallengeData2016 folder of a tiny ADE20K-layout set (2 train / 2 val images)."""
-    from litv2_mm.datasets.synthetic import ensure_ade20k
-    return ensure_ade20k(osp.join(REPO, 'data', 'generated', 'ade20k'), num_train=2, num_val=2)
+    from litv2_mm.synthetic_data import ensure_ade20k
+    return ensure_ade20k(osp.join(REPO_ROOT, 'data', 'generated', 'ade20k'), num_train=2, num_val=2)
 
 
 @pytest.fixture(scope='session')
 def imagenet_root():
     """A tiny ImageNet-layout set of 4 shape classes (4 train / 2 val images per class)."""
-    from litv2_mm.datasets.synthetic import ensure_imagenet
-    return ensure_imagenet(osp.join(REPO, 'data', 'generated', 'imagenet'), num_train=4, num_val=2)
+    from litv2_mm.synthetic_data import ensure_imagenet
+    return ensure_imagenet(osp.join(REPO_ROOT, 'data', 'generated', 'imagenet'),
+                           num_train=4, num_val=2)
 
 
 @pytest.fixture(scope='session')
 def run_tool():
-    """Run ``python tools/<script> args...`` from the repo root; returns CompletedProcess
-    (stdout and stderr merged) and fails the test with the output on a non-zero exit."""
+    """Run ``python tools/<script> args...`` from the repo root with the repo and tests/ on
+    PYTHONPATH (``helpers.run_command``, whose ``timeout``, ``check`` and ``env`` it takes);
+    returns CompletedProcess (stdout and stderr merged) and fails the test with the output on
+    a non-zero exit unless ``check=False``."""
     import sys
 
-    from helpers import run_process
-
-    def run(script, *args, timeout=900, check=True, env=None):
+    def run(script, *args, env=None, **options):
         # the repo, and tests/ for hooks the tests inject (tests/toy_training.py)
-        full_env = dict(os.environ, PYTHONPATH=f'{REPO}:{osp.join(REPO, "tests")}', **(env or {}))
-        cmd = [sys.executable, osp.join(REPO, 'tools', script), *map(str, args)]
-        proc = run_process(cmd, cwd=REPO, env=full_env, timeout=timeout)
-        if check and proc.returncode != 0:
-            pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
-        return proc
+        path = f'{REPO_ROOT}:{osp.join(REPO_ROOT, "tests")}'
+        return run_command([sys.executable, osp.join(REPO_ROOT, 'tools', script), *args],
+                           env={'PYTHONPATH': path, **(env or {})}, **options)
 
     return run
 
@@ -112,22 +112,17 @@ def arch_model():
 @pytest.fixture(scope='session')
 def run_library_tool():
     """Run ``python <lib>/.mim/tools/<script> args`` (mmdet's, mmseg's or mmpretrain's own
-    tools, shipped in their packages) from ``cwd`` with this environment as it is; fails the
-    test on a non-zero exit with the end of the output, else returns the output."""
+    tools, shipped in their packages) from ``cwd`` with this environment as it is
+    (``helpers.run_command``, whose ``timeout`` it takes); fails the test on a non-zero exit
+    with the end of the output, else returns the output."""
     import importlib
     import sys
 
-    from helpers import run_process
-
-    def run(lib, script, *args, cwd, timeout=900):
+    def run(lib, script, *args, cwd, **options):
         path = osp.join(osp.dirname(importlib.import_module(lib).__file__), '.mim', 'tools',
                         script)
         assert osp.isfile(path), path
-        cmd = [sys.executable, path, *map(str, args)]
-        proc = run_process(cmd, cwd=cwd, env=dict(os.environ), timeout=timeout)
-        if proc.returncode != 0:
-            pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
-        return proc.stdout
+        return run_command([sys.executable, path, *args], cwd=cwd, **options).stdout
 
     return run
 
@@ -143,7 +138,7 @@ def tiny_config():
         path = osp.join(str(tmp_dir), f'tiny_{counter[0]}.py')
         widths = [TRAIN_ARCH['embed_dims'] * 2 ** i for i in range(4)]
         with open(path, 'w') as f:
-            f.write(f"_base_ = '{osp.join(REPO, 'configs', base)}'\n"
+            f.write(f"_base_ = '{osp.join(REPO_ROOT, 'configs', base)}'\n"
                     f"tiny_arch = {TRAIN_ARCH!r}\n"
                     f"tiny_widths = {widths!r}\n")
             f.write(extra)
@@ -159,7 +154,7 @@ def load_tool():
 
     def load(name):
         spec = importlib.util.spec_from_file_location(
-            'tool_' + name.replace('/', '_'), osp.join(REPO, 'tools', f'{name}.py'))
+            'tool_' + name.replace('/', '_'), osp.join(REPO_ROOT, 'tools', f'{name}.py'))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module

@@ -1,14 +1,19 @@
 """Helpers shared by the tests (imported as ``from helpers import ...``; pytest puts this
 folder on the import path for its conftest.py)."""
 import os
+import os.path as osp
 import signal
 import subprocess
 
 import pytest
 import torch
 
+# The repository's root folder (this file is tests/helpers.py): the one definition that the
+# ``repo_root`` fixture (conftest.py) returns and module-level values (parametrize lists) use.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
 # A LITv2 small enough for fast tests that still has every part: 4 stages, attention in
-# stages 3 and 4 (the default local_ws), two blocks in stage 3.
+# stages 3 and 4 (the default window_size), two blocks in stage 3.
 TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
 TINY_WIDTHS = [16, 32, 64, 128]
 # The backbone of the end-to-end configs (``tiny_config``): wide enough to learn a little.
@@ -43,8 +48,8 @@ default_hooks = dict(checkpoint=dict(interval={SEM_FPN_ITERS}), logger=dict(inte
 def skip_unless_cpu_bf16(dtype=torch.bfloat16):
     """Skip a bf16 case on a CPU whose oneDNN has no bf16 kernels (it needs avx512bw/vl/dq or
     avx_ne_convert: a plain AVX2 CPU refuses bf16 convolutions); other dtypes run."""
-    from litv2_mm.engine.amp import cpu_bf16_kernels
-    if str(dtype) in ('bf16', 'bfloat16', 'torch.bfloat16') and not cpu_bf16_kernels():
+    from litv2_mm.models.cpu_inference import cpu_bf16
+    if str(dtype) in ('bf16', 'bfloat16', 'torch.bfloat16') and cpu_bf16() == 'none':
         pytest.skip('this CPU has no oneDNN bf16 kernels (AVX2 only)')
 
 
@@ -141,3 +146,16 @@ def run_process(cmd, *, timeout, **kwargs):
         kill_process_tree(proc.pid)
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out)
+
+
+def run_command(cmd, *, cwd=REPO_ROOT, env=None, timeout=900, check=True):
+    """Run ``cmd`` (its items as strings) from ``cwd`` with this environment and ``env``'s
+    variables set over it, through :func:`run_process` (stdout and stderr merged; a run that
+    does not end in ``timeout`` seconds fails the test, every process it started killed).
+    Fails the test with the end of the output on a non-zero exit unless ``check`` is false;
+    returns the CompletedProcess."""
+    cmd = [str(arg) for arg in cmd]
+    proc = run_process(cmd, cwd=cwd, env=dict(os.environ, **(env or {})), timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
+    return proc

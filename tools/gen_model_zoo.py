@@ -128,7 +128,7 @@ FOLDERS = {
         'The paper reports no UperNet result, so the table lists the configs only.'),
 }
 SYNTHETIC_NOTE = ('`*_synthetic.py`: the same model on the embedded synthetic data '
-                  '(`litv2_mm.datasets.synthetic`, nothing downloaded), sized for a CPU; no '
+                  '(`litv2_mm.synthetic_data`, nothing downloaded), sized for a CPU; no '
                   'results.')
 
 

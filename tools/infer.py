@@ -19,9 +19,10 @@ from contextlib import nullcontext
 import mmcv
 from mmengine.config import Config
 
-from litv2_mm.datasets import ImageFileError, check_image_file, list_images
+from litv2_mm.checkpoint import TRUSTED_PREFIX, check_state_dict_fits, load_checkpoint_file
+from litv2_mm.config import list_images
+from litv2_mm.data_checks import ImageFileError, check_image_file
 from litv2_mm.engine import inference_autocast
-from litv2_mm.utils import TRUSTED_PREFIX, check_state_dict_fits, load_checkpoint_file
 
 
 def parse_args():

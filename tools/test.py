@@ -16,8 +16,8 @@ from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from litv2_mm.apis import load_tool_config
-from litv2_mm.utils import TRUSTED_PREFIX
+from litv2_mm.checkpoint import TRUSTED_PREFIX
+from litv2_mm.config import load_tool_config, set_hook_args
 
 
 def parse_args():
@@ -65,7 +65,7 @@ def build_config(args):
     cfg.load_from = (TRUSTED_PREFIX if args.trust_checkpoint else '') + args.checkpoint
     cfg.resume = False
     if args.allow_partial_load:
-        cfg.allow_partial_load = True
+        set_hook_args(cfg, 'CheckpointFitHook', allow_partial=True)
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     if args.show_dir:

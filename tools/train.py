@@ -16,8 +16,8 @@ from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from litv2_mm.apis import load_tool_config
-from litv2_mm.engine import resume_latest
+from litv2_mm.checkpoint import resume_latest
+from litv2_mm.config import load_tool_config
 
 
 def parse_args():

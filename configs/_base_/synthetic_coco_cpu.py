@@ -5,7 +5,7 @@
 # (a second base may not repeat the first base's keys); a config takes them over with
 # ``key = {{_base_.synthetic_key}}``.
 synthetic_data_root = 'data/generated/coco/'
-# litv2_mm.datasets.synthetic.COCO_CLASSES
+# litv2_mm.synthetic_data.COCO_CLASSES
 synthetic_classes = ('circle', 'rectangle', 'triangle', 'star')
 synthetic_max_iters = 220
 

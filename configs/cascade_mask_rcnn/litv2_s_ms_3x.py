@@ -19,7 +19,7 @@ model = dict(
         type='LITv2',
         arch='small',
         alpha=0.9,
-        local_ws=(0, 0, 2, 1),
+        window_size=(0, 0, 2, 1),
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint, trusted=True)),

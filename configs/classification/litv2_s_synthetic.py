@@ -4,7 +4,7 @@
 _base_ = ['./litv2_s_8xb128_in1k.py']
 
 data_root = 'data/generated/imagenet/'
-# litv2_mm.datasets.synthetic.IMAGENET_CLASSES
+# litv2_mm.synthetic_data.IMAGENET_CLASSES
 classes = ('circle', 'rectangle', 'triangle', 'star')
 
 data_preprocessor = dict(num_classes=len(classes))

@@ -1,4 +1,4 @@
 # Mask R-CNN + FPN, LITv2-M with HiLo window 4 in stage 3 (paper: 46.5 box AP / 42.0 mask AP):
 # larger windows are cheaper on large images at a small cost in AP.
 _base_ = './litv2_m_1x.py'
-model = dict(backbone=dict(local_ws=(0, 0, 4, 1)))
+model = dict(backbone=dict(window_size=(0, 0, 4, 1)))

@@ -11,9 +11,8 @@ from .attention_variants import (MultiHeadSelfAttention, SDPAMultiHeadSelfAttent
 from .benchmark import Settings, measure_peak_memory, run_benchmark
 from .flops import authors_count, complete_count, hilo_attention_products
 from .model_specs import TensorForward, build_model
-from .reference import ReferenceLITv2, reference_litv2
 
 __all__ += ['MultiHeadSelfAttention', 'SDPAMultiHeadSelfAttention', 'SpatialReductionAttention',
             'WindowAttention', 'comparison_layers', 'Settings', 'measure_peak_memory',
             'run_benchmark', 'authors_count', 'complete_count', 'hilo_attention_products',
-            'TensorForward', 'build_model', 'ReferenceLITv2', 'reference_litv2']
+            'TensorForward', 'build_model']

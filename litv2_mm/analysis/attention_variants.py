@@ -7,11 +7,12 @@ matrix products; softmax, norms and biases not counted).
 """
 import math
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models import HiLoAttention
-from .reference import ReferenceHiLo
+from ..reference import ReferenceHiLo
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -22,7 +23,7 @@ class MultiHeadSelfAttention(nn.Module):
         qkv_bias (bool): bias in the q/k/v projection.
     """
 
-    def __init__(self, dim, num_heads=8, qkv_bias=True):
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'num_heads={num_heads} must divide dim={dim}')
@@ -32,23 +33,23 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def _attend(self, q, k, v):
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """(..., L, d), (..., S, d), (..., S, d) -> (..., L, d)."""
         attn = (q @ k.transpose(-2, -1)) * self.scale
         return attn.softmax(dim=-1) @ v
 
-    def _heads(self, t):
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
         """(B, N, C) -> (B, heads, N, C / heads)."""
         B, N, _ = t.shape
         return t.view(B, N, self.num_heads, -1).transpose(1, 2)
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, N, C = x.shape
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         out = self._attend(self._heads(q), self._heads(k), self._heads(v))
         return self.proj(out.transpose(1, 2).reshape(B, N, C))
 
-    def flops(self, H, W):
+    def flops(self, H: int, W: int) -> int:
         N, C = H * W, self.dim
         return N * C * 3 * C + N * N * C * 2 + N * C * C
 
@@ -57,7 +58,7 @@ class SDPAMultiHeadSelfAttention(MultiHeadSelfAttention):
     """:class:`MultiHeadSelfAttention` through ``F.scaled_dot_product_attention`` (fused
     kernels where the device has them)."""
 
-    def _attend(self, q, k, v):
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return F.scaled_dot_product_attention(q, k, v, scale=self.scale)
 
 
@@ -70,7 +71,8 @@ class SpatialReductionAttention(MultiHeadSelfAttention):
         sr_ratio (int): reduction (H and W must be multiples of it).
     """
 
-    def __init__(self, dim, num_heads=8, qkv_bias=True, sr_ratio=2):
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True,
+                 sr_ratio: int = 2) -> None:
         nn.Module.__init__(self)
         if dim % num_heads:
             raise ValueError(f'num_heads={num_heads} must divide dim={dim}')
@@ -86,7 +88,7 @@ class SpatialReductionAttention(MultiHeadSelfAttention):
         self.norm = nn.LayerNorm(dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, N, C = x.shape
         if H % self.sr_ratio or W % self.sr_ratio:
             raise ValueError(f'SpatialReductionAttention: H={H}, W={W} must be multiples of '
@@ -97,7 +99,7 @@ class SpatialReductionAttention(MultiHeadSelfAttention):
         out = self._attend(q, self._heads(k), self._heads(v))
         return self.proj(out.transpose(1, 2).reshape(B, N, C))
 
-    def flops(self, H, W):
+    def flops(self, H: int, W: int) -> int:
         N, C, r = H * W, self.dim, self.sr_ratio
         Nr = (H // r) * (W // r)
         return N * C * C + Nr * C * C * r * r + Nr * C * 2 * C + N * Nr * C * 2 + N * C * C
@@ -113,11 +115,12 @@ class WindowAttention(MultiHeadSelfAttention):
         window_size (int): window side.
     """
 
-    def __init__(self, dim, num_heads=8, qkv_bias=True, window_size=7):
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True,
+                 window_size: int = 7) -> None:
         super().__init__(dim, num_heads, qkv_bias)
         self.ws = window_size
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, N, C = x.shape
         s = self.ws
         x = x.view(B, H, W, C)
@@ -130,7 +133,7 @@ class WindowAttention(MultiHeadSelfAttention):
         out = out.view(B, Hp // s, Wp // s, s, s, C).transpose(2, 3).reshape(B, Hp, Wp, C)
         return out[:, :H, :W].reshape(B, N, C)
 
-    def flops(self, H, W):
+    def flops(self, H: int, W: int) -> int:
         s, C = self.ws, self.dim
         Np = s * math.ceil(H / s) * s * math.ceil(W / s)
         nW = Np // (s * s)
@@ -142,7 +145,8 @@ class WindowAttention(MultiHeadSelfAttention):
 PAPER_FIG6_FLOPS = {'MSA': 521e6, 'SRA': 420e6, 'local window': 477e6, 'HiLo': 298e6}
 
 
-def comparison_layers(dim=768, num_heads=12, window_size=2, alpha=0.9, local_window=7):
+def comparison_layers(dim: int = 768, num_heads: int = 12, window_size: int = 2,
+                      alpha: float = 0.9, local_window: int = 7) -> dict[str, nn.Module]:
     """{name: layer} of the Fig. 6 comparison; names starting with a key of
     :data:`PAPER_FIG6_FLOPS` are the layers the paper's figure has.
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -41,7 +42,7 @@ class Settings:
     train_step: bool = False
     cfg_options: dict = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.shape = tuple(self.shape)
 
 
@@ -56,19 +57,19 @@ class Result:
     mode: str = 'inference'  # one of MODES
     row: str = None  # the name without the mode (one table row per model and precision)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.row is None:
             self.row = self.name
 
     @property
-    def ms_per_iter(self):
+    def ms_per_iter(self) -> float:
         return 1e3 * statistics.median(self.times)
 
-    def imgs_per_s(self, batch):
+    def imgs_per_s(self, batch: int) -> float:
         return batch / statistics.median(self.times)
 
 
-def output_tensors(out):
+def output_tensors(out: Any) -> Iterator[torch.Tensor]:
     """All tensors in a (nested) model output."""
     if isinstance(out, torch.Tensor):
         yield out
@@ -80,7 +81,7 @@ def output_tensors(out):
             yield from output_tensors(item)
 
 
-def sync(device):
+def sync(device: str) -> None:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
 
@@ -88,13 +89,13 @@ def sync(device):
 MODES = ('inference', 'training')
 
 
-def is_dropout(module):
+def is_dropout(module: nn.Module) -> bool:
     """Dropout or stochastic depth (``nn.Dropout*``, mmcv's / timm's ``DropPath``)."""
     return (isinstance(module, nn.modules.dropout._DropoutNd)
             or type(module).__name__ == 'DropPath')
 
 
-def set_mode(module, training):
+def set_mode(module: nn.Module, training: bool) -> nn.Module:
     """``module.train(training)``; in training mode every dropout and drop-path layer stays
     in eval mode (identity), so that every step of every model runs the same, deterministic
     work: train-mode BatchNorm (batch statistics) and autograd, no random masks."""
@@ -106,12 +107,15 @@ def set_mode(module, training):
     return module
 
 
-def output_loss(out):
+def output_loss(out: Any) -> Union[torch.Tensor, int]:
     """Scalar loss of a (nested) output: the sum of the fp32 means of its float tensors."""
     return sum(t.float().mean() for t in output_tensors(out) if t.is_floating_point())
 
 
-def make_forward_step(forward, backward=False, tensors=(), autocast=contextlib.nullcontext):
+def make_forward_step(forward: Callable[[], Any], backward: bool = False,
+                      tensors: Iterable[torch.Tensor] = (),
+                      autocast: Callable[[], ContextManager] = contextlib.nullcontext
+                      ) -> Callable[[], None]:
     """``forward()`` (no arguments: it closes over its module and input) -> ``step()``, one
     measured iteration: without ``backward``, ``forward()`` under ``torch.no_grad``; with it,
     the gradients of ``tensors`` (parameters, inputs) are set to None, then ``forward()``
@@ -120,20 +124,21 @@ def make_forward_step(forward, backward=False, tensors=(), autocast=contextlib.n
     tensors = [t for t in tensors if t.requires_grad]
 
     if backward:
-        def step():
+        def step() -> None:
             for t in tensors:
                 t.grad = None
             with autocast():
                 out = forward()
             output_loss(out).backward()
     else:
-        def step():
+        def step() -> None:
             with torch.no_grad(), autocast():
                 forward()
     return step
 
 
-def make_step(module, settings, backward=None):
+def make_step(module: nn.Module, settings: Settings,
+              backward: Optional[bool] = None) -> Callable[[], None]:
     """Move ``module`` to the device and return ``step()``, one measured iteration on a
     random batch: inference under ``torch.no_grad`` or, with ``backward`` (default
     ``settings.train_step``), forward + backward of the sum of the output means in train
@@ -153,7 +158,8 @@ def make_step(module, settings, backward=None):
     return make_forward_step(lambda: runner(images), backward, module.parameters(), autocast)
 
 
-def time_interleaved(steps, runs, warmup, device, progress=True):
+def time_interleaved(steps: dict[str, Callable[[], Any]], runs: int, warmup: int, device: str,
+                     progress: bool = True) -> dict[str, list[float]]:
     """{name: step} -> {name: [seconds per iteration] * runs}, timed in interleaved rounds
     after ``warmup`` iterations of each step."""
     names = list(steps)
@@ -176,7 +182,7 @@ def time_interleaved(steps, runs, warmup, device, progress=True):
     return times
 
 
-def _rss_bytes(field):
+def _rss_bytes(field: str) -> Optional[int]:
     """``VmRSS`` / ``VmHWM`` of this process from /proc, in bytes (None off Linux)."""
     try:
         with open('/proc/self/status') as f:
@@ -188,7 +194,7 @@ def _rss_bytes(field):
     return None
 
 
-def _reset_peak_rss():
+def _reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark to the current RSS; False where not possible."""
     try:
         with open('/proc/self/clear_refs', 'w') as f:
@@ -198,7 +204,7 @@ def _reset_peak_rss():
         return False
 
 
-def measure_peak_memory_here(spec, settings):
+def measure_peak_memory_here(spec: str, settings: Settings) -> int:
     """Peak memory (bytes) of ``spec`` in *this* process, meant to be a fresh one (see
     :func:`measure_peak_memory`): libraries imported, then a baseline, then the model is
     built and run once (compilation, lazy set-up), the peak mark is reset where possible,
@@ -223,7 +229,7 @@ def measure_peak_memory_here(spec, settings):
     return read_peak() - before
 
 
-def measure_peak_memory(spec, settings, timeout=None):
+def measure_peak_memory(spec: str, settings: Settings, timeout: Optional[float] = None) -> int:
     """Peak memory (bytes) of one model, measured in a fresh Python process with this
     process's import path (so that it imports the same litv2_mm, installed or not)."""
     payload = json.dumps(dict(spec=spec, settings=asdict(settings)))
@@ -237,14 +243,16 @@ def measure_peak_memory(spec, settings, timeout=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])['peak_memory']
 
 
-def _memory_child(payload):
+def _memory_child(payload: str) -> None:
     args = json.loads(payload)
     settings = Settings(**args['settings'])
     print(json.dumps(dict(peak_memory=measure_peak_memory_here(args['spec'], settings))))
 
 
-def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=True,
-                  breakdown_runs=0, precisions=None, modes=None):
+def run_benchmark(specs: Sequence[str], settings: Settings, runs: int = 30, warmup: int = 50,
+                  memory: bool = True, progress: bool = True, breakdown_runs: int = 0,
+                  precisions: Optional[Sequence[Optional[str]]] = None,
+                  modes: Optional[Sequence[str]] = None) -> list[Result]:
     """Build every spec, time them interleaved, measure peak memory -> list of Result.
 
     ``precisions`` (e.g. ``[None, 'bf16']``; default ``[settings.amp]``): every model is
@@ -291,7 +299,7 @@ def run_benchmark(specs, settings, runs=30, warmup=50, memory=True, progress=Tru
     return results
 
 
-def machine_info(device):
+def machine_info(device: str) -> str:
     """One line naming the machine: CPU model, cores, threads, GPU, torch version, date."""
     cpu = platform.processor() or platform.machine()
     try:
@@ -306,11 +314,11 @@ def machine_info(device):
     return ', '.join(parts)
 
 
-def _memory(result):
+def _memory(result: Result) -> str:
     return f'{result.peak_memory / 2 ** 20:.0f} MiB' if result.peak_memory is not None else '-'
 
 
-def format_table(results, settings):
+def format_table(results: Sequence[Result], settings: Settings) -> str:
     """Markdown table: model, kind, params, imgs/s, ms/iter, peak memory, speed vs the first.
 
     With results in several modes (:func:`run_benchmark`'s ``modes``): one row per model
@@ -330,7 +338,8 @@ def format_table(results, settings):
     return '\n'.join(lines)
 
 
-def _format_modes_table(results, settings, modes, mem_name):
+def _format_modes_table(results: Sequence[Result], settings: Settings, modes: Sequence[str],
+                        mem_name: str) -> str:
     by_row = {}
     for r in results:
         by_row.setdefault(r.row, {})[r.mode] = r

@@ -26,35 +26,41 @@ Counts are per image (a batch is divided by its size).
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks import wrappers
+from torch.utils.hooks import RemovableHandle
 
 from ..models import HiLoAttention
 from ..models.cpu_inference import cpu_speedups
 from ..models.hilo import hilo_flops
 from .model_specs import TensorForward
 
+if TYPE_CHECKING:
+    from ..reference import ReferenceHiLo
 
-def hilo_attention_products(attn, H, W):
+
+def hilo_attention_products(attn: Union[HiLoAttention, 'ReferenceHiLo'], H: int,
+                            W: int) -> int:
     """Multiply-adds of the two attention matrix products (q k^T and attn v) of the HiLo layer
     ``attn`` on an H x W map, per image, as the authors add them to the module-level count."""
-    return hilo_flops(attn.dim, attn.h_dim, attn.l_dim, attn.ws, H, W)[1]
+    return hilo_flops(attn.dim, attn.hifi_dim, attn.lofi_dim, attn.window_size, H, W)[1]
 
 
-def _prod(shape):
+def _prod(shape: Iterable[int]) -> int:
     return math.prod(int(d) for d in shape)
 
 
-def _conv_count(m, inputs, output):
+def _conv_count(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     """Conv (weight (C_out, C_in / g, *k)) + bias per output position."""
     positions = output.shape[0] * _prod(output.shape[2:])
     bias = output.shape[1] * positions if getattr(m, 'bias', None) is not None else 0
     return _prod(m.weight.shape) * positions + bias
 
 
-def _deconv_count(m, inputs, output):
+def _deconv_count(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     """Transposed conv: kernel work per *input* position, bias per output position."""
     x = inputs[0]
     work = _prod(m.weight.shape) * x.shape[0] * _prod(x.shape[2:])
@@ -62,20 +68,20 @@ def _deconv_count(m, inputs, output):
     return work + bias
 
 
-def _norm_count(m, inputs, output):
+def _norm_count(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     affine = getattr(m, 'affine', False) or getattr(m, 'elementwise_affine', False)
     return inputs[0].numel() * (2 if affine else 1)
 
 
-def _hilo_count(m, inputs, output):
+def _hilo_count(m: HiLoAttention, inputs: tuple, output: torch.Tensor) -> tuple[int, int]:
     """(module-level count, attention products) of a HiLo layer: by its formula, the linear
     layers without bias as mmcv 1.x saw them in the authors' layer, plus the average pooling
     (the authors' ``nn.AvgPool2d``, over the padded map's values); and the products."""
     x, H, W = inputs
     B = x.shape[0]
-    s = m.ws
-    pool = B * s * math.ceil(H / s) * s * math.ceil(W / s) * m.dim if s > 1 and m.l_heads else 0
-    projections, products = hilo_flops(m.dim, m.h_dim, m.l_dim, s, H, W)
+    s = m.window_size
+    pool = B * s * math.ceil(H / s) * s * math.ceil(W / s) * m.dim if s > 1 and m.lofi_heads else 0
+    projections, products = hilo_flops(m.dim, m.hifi_dim, m.lofi_dim, s, H, W)
     return pool + B * projections, B * products
 
 
@@ -113,14 +119,14 @@ class FlopCount:
     skipped: Counter = field(default_factory=Counter)
 
 
-def _part_name(name):
+def _part_name(name: str) -> str:
     """'model.backbone.layers.0...' -> 'backbone': the top-level part of the model that a
     :class:`TensorForward` wraps."""
     parts = name.split('.')
     return parts[1] if parts[0] == 'model' and len(parts) > 1 else parts[0]
 
 
-def authors_count(model, images):
+def authors_count(model: nn.Module, images: torch.Tensor) -> FlopCount:
     """The authors' count (see module docstring) of ``model(images)``; images (B, 3, H, W).
 
     A HiLo layer is counted by its formula (it runs Hi-Fi q/k/v and Lo-Fi q as one GEMM,
@@ -132,9 +138,9 @@ def authors_count(model, images):
     counts = defaultdict(int)
     attention = defaultdict(int)
 
-    def make_hook(name, module):
+    def make_hook(name: str, module: nn.Module) -> Optional[RemovableHandle]:
         if isinstance(module, HiLoAttention):
-            def hook(m, inputs, output):
+            def hook(m: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
                 module_level, products = _hilo_count(m, inputs, output)
                 counts[name] += module_level
                 attention[name] += products
@@ -143,7 +149,7 @@ def authors_count(model, images):
         elif type(module) in MMCV1_COUNTERS:
             counter = MMCV1_COUNTERS[type(module)]
 
-            def hook(m, inputs, output):
+            def hook(m: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
                 counts[name] += counter(m, inputs, output)
         else:
             return None
@@ -151,7 +157,7 @@ def authors_count(model, images):
 
     handles = [make_hook(n, m) for n, m in model.named_modules()]
     try:
-        with torch.no_grad(), cpu_speedups(False):
+        with torch.no_grad(), cpu_speedups(False, model):
             model(images)
     finally:
         for h in handles:
@@ -166,21 +172,22 @@ def authors_count(model, images):
                      attention=sum(attention.values()) // B)
 
 
-def _shape(value):
+def _shape(value: torch._C.Value) -> list[int]:
     return value.type().sizes()
 
 
-def _sdpa_count(inputs, outputs):
+def _sdpa_count(inputs: list[torch._C.Value], outputs: list[torch._C.Value]) -> int:
     """q (..., L, d), k (..., S, d), v (..., S, dv): L*S*d + L*S*dv per batch-head."""
     q, k, v = (_shape(x) for x in inputs[:3])
     return _prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
 
 
-def _pool_count(inputs, outputs):
+def _pool_count(inputs: list[torch._C.Value], outputs: list[torch._C.Value]) -> int:
     return _prod(_shape(inputs[0]))
 
 
-def _mmcv_deform_conv_count(inputs, outputs):
+def _mmcv_deform_conv_count(inputs: list[torch._C.Value],
+                            outputs: list[torch._C.Value]) -> int:
     """mmcv ``deform_conv2d(input, offset, weight, ...)``: conv + 4 per bilinear sample."""
     x, w, out = _shape(inputs[0]), _shape(inputs[2]), _shape(outputs[0])
     positions = out[0] * _prod(out[2:])
@@ -196,7 +203,7 @@ EXTRA_OP_HANDLES = {
 }
 
 
-def complete_count(model, images):
+def complete_count(model: nn.Module, images: torch.Tensor) -> FlopCount:
     """The complete count (see module docstring) of ``model(images)``; images (B, 3, H, W)."""
     from mmengine.analysis import FlopAnalyzer
     analyzer = FlopAnalyzer(model, (images, ))

@@ -47,6 +47,8 @@ import tempfile
 import time
 import types
 from dataclasses import asdict, dataclass
+from typing import (TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Iterator, Optional,
+                    Sequence, Union)
 
 import numpy as np
 import torch
@@ -58,11 +60,15 @@ from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
 
 from ..engine import PREEMPTED_EXIT_STATUS, PreemptionHook
+from ..engine.random_states import get_rng_states
 from ..models import LITv2
-from ..utils import get_rng_states
+from ..reference import ReferenceDeformConv, ReferenceLITv2, reference_litv2
 from .benchmark import AMP_DTYPES, Settings, machine_info, make_step, sync, time_interleaved
 from .precision import relative_difference
-from .reference import ReferenceDeformConv, reference_litv2
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
+    from mmengine.runner import Runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NEEDS_CUDA = 'skipped: needs CUDA'
@@ -124,20 +130,20 @@ PROFILES = dict(
 )
 
 
-def cpu_precision_skip(precision):
+def cpu_precision_skip(precision: Optional[str]) -> Optional[str]:
     """Why ``precision`` is not run on this CPU, or None: TF32 is a GPU format, fp16 autocast
     has no fast CPU kernels (timing it says nothing of a GPU), bf16 needs oneDNN's bf16
     kernels (AVX512-BF16 or AMX)."""
-    from ..engine.amp import cpu_bf16_kernels
+    from ..models.cpu_inference import cpu_bf16
     if precision == 'tf32':
         return f'{NEEDS_CUDA} (TF32 is a GPU number format)'
-    if precision == 'bf16' and not cpu_bf16_kernels():
+    if precision == 'bf16' and cpu_bf16() == 'none':
         return 'skipped: this CPU has no oneDNN bf16 kernels (AVX2 only)'
     return None
 
 
 @contextlib.contextmanager
-def tf32(enabled):
+def tf32(enabled: bool) -> Iterator[None]:
     """TF32 for CUDA matmuls and cuDNN convolutions on (``True``) or off, restored after
     (torch >= 2.9's ``fp32_precision`` settings, else ``allow_tf32``)."""
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
@@ -156,7 +162,7 @@ def tf32(enabled):
             setattr(owner, name, value)
 
 
-def autocast(device_type, precision):
+def autocast(device_type: str, precision: Optional[str]) -> ContextManager:
     """Autocast to ``precision`` ('fp16' / 'bf16'), or nothing for 'fp32' / 'tf32' / None."""
     if precision in AMP_DTYPES:
         return torch.autocast(device_type, dtype=AMP_DTYPES[precision])
@@ -170,24 +176,25 @@ class Report:
     """The checks, throughput rows and goals of one run. Every entry prints a progress line
     and rewrites ``out_dir/report.json`` and ``out_dir/report.md``."""
 
-    def __init__(self, out_dir, profile, meta):
+    def __init__(self, out_dir: str, profile: Profile, meta: dict) -> None:
         self.out_dir, self.profile, self.meta = out_dir, profile, meta
         self.start = time.monotonic()
         self.checks, self.rows, self.goals = [], [], []
         os.makedirs(out_dir, exist_ok=True)
 
-    def elapsed(self):
+    def elapsed(self) -> float:
         return time.monotonic() - self.start
 
-    def remaining(self):
+    def remaining(self) -> float:
         """Seconds left of the profile's budget (inf without one)."""
         budget = self.profile.budget_s
         return math.inf if budget is None else budget - self.elapsed()
 
-    def say(self, text):
+    def say(self, text: str) -> None:
         print(f'[gpu_check {self.elapsed():5.0f} s] {text}', flush=True)
 
-    def check(self, section, name, status, reason='', seconds=None, **values):
+    def check(self, section: str, name: str, status: str, reason: str = '',
+              seconds: Optional[float] = None, **values: Any) -> dict:
         """Record a check (status 'passed', 'failed' or 'skipped'); returns it."""
         entry = dict(section=section, name=name, status=status, reason=reason,
                      values=values, seconds=None if seconds is None else round(seconds, 2))
@@ -197,28 +204,28 @@ class Report:
         self.write()
         return entry
 
-    def row(self, row):
+    def row(self, row: dict) -> None:
         self.rows.append(row)
         self.say(f'throughput {row["model"]} {row["precision"]} {row["mode"]}: '
                  + (format_row(row) if row['status'] == 'passed' else status_text(row)))
         self.write()
 
-    def failed(self):
+    def failed(self) -> list[dict]:
         return [c for c in self.checks + self.rows if c['status'] == 'failed']
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         return dict(meta=dict(self.meta, seconds=round(self.elapsed(), 1)),
                     profile=asdict(self.profile), checks=self.checks, throughput=self.rows,
                     goals=self.goals, failed=len(self.failed()))
 
-    def write(self):
+    def write(self) -> None:
         with open(osp.join(self.out_dir, 'report.json'), 'w') as f:
             json.dump(self.as_dict(), f, indent=1)
         with open(osp.join(self.out_dir, 'report.md'), 'w') as f:
             f.write(format_markdown(self.as_dict()))
 
 
-def status_text(entry):
+def status_text(entry: dict) -> str:
     """'passed', or the status with its reason ('skipped: needs CUDA (...)' as it is)."""
     reason = entry['reason']
     if not reason:
@@ -226,7 +233,7 @@ def status_text(entry):
     return reason if reason.startswith(entry['status']) else f'{entry["status"]}: {reason}'
 
 
-def _fmt(value):
+def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f'{value:.3g}'
     if isinstance(value, (list, tuple)):
@@ -234,19 +241,19 @@ def _fmt(value):
     return str(value)
 
 
-def format_values(values):
+def format_values(values: dict) -> str:
     return ', '.join(f'{k} {_fmt(v)}' for k, v in values.items())
 
 
-def _mib(nbytes):
+def _mib(nbytes: Optional[int]) -> str:
     return '-' if nbytes is None else f'{nbytes / 2 ** 20:.0f} MiB'
 
 
-def _num(value, spec='.1f'):
+def _num(value: Optional[float], spec: str = '.1f') -> str:
     return '-' if value is None else format(value, spec)
 
 
-def format_row(row):
+def format_row(row: dict) -> str:
     text = (f'{_num(row["infer_img_s"])} img/s ({_num(row["infer_ms"], ".2f")} ms), '
             f'test memory {_mib(row["test_memory"])}')
     if row.get('train_img_s') is not None:
@@ -257,7 +264,7 @@ def format_row(row):
     return text
 
 
-def format_markdown(report):
+def format_markdown(report: dict) -> str:
     """The report as markdown: machine, checks, throughput table, goals."""
     meta, profile = report['meta'], report['profile']
     memory = ('CUDA allocator peak: weights, input, activations (training: + gradients)'
@@ -293,7 +300,7 @@ def format_markdown(report):
     return '\n'.join(lines) + '\n'
 
 
-def machine_meta(profile, argv):
+def machine_meta(profile: Profile, argv: Sequence[str]) -> dict:
     """What ran where: device, versions, date, command."""
     import mmengine
     meta = dict(machine=machine_info(profile.device), command=' '.join(argv),
@@ -307,7 +314,7 @@ def machine_meta(profile, argv):
     return meta
 
 
-def mmcv_description():
+def mmcv_description() -> str:
     """mmcv's version and whether its compiled ops are there (mmcv-lite has none)."""
     try:
         import mmcv
@@ -324,7 +331,7 @@ def mmcv_description():
 # ---------------------------------------------------------------- accuracy
 
 
-def trained_like(arch, seed=0):
+def trained_like(arch: Union[str, dict], seed: int = 0) -> LITv2:
     """A LITv2 backbone ((B, 3, H, W) -> the 4 stage maps) in eval mode with trained-like
     weights, as tests/models/test_mixed_precision.py makes them: DTM offset convs from
     N(0, 0.02) (bias N(0, 0.1)), BatchNorm statistics and scales away from their init."""
@@ -342,7 +349,8 @@ def trained_like(arch, seed=0):
     return model.eval()
 
 
-def forward_backward(model, x, precision=None, scale=1.):
+def forward_backward(model: nn.Module, x: torch.Tensor, precision: Optional[str] = None,
+                     scale: float = 1.) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
     """Stage outputs and parameter gradients (fp32, on the CPU) of ``model(x)`` under
     ``precision``'s autocast for the loss ``scale * sum_i mean(out_i * w_i)``, w_i fixed
     random tensors (seeded by i: the same on every device); gradients divided by ``scale``."""
@@ -357,30 +365,32 @@ def forward_backward(model, x, precision=None, scale=1.):
     return [o.detach().float().cpu() for o in outs], grads
 
 
-def inference(model, x, precision=None):
+def inference(model: nn.Module, x: torch.Tensor,
+              precision: Optional[str] = None) -> list[torch.Tensor]:
     """Stage outputs (fp32, on the CPU) of ``model(x)`` without autograd (the inference path:
     on a CPU the chunked speed-ups of litv2_mm/models/cpu_inference.py)."""
     with torch.no_grad(), autocast(x.device.type, precision):
         return [o.float().cpu() for o in model(x)]
 
 
-def max_relative(a, b):
+def max_relative(a: torch.Tensor, b: torch.Tensor) -> float:
     """max |a - b| / max |b|."""
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
 
-def significant(grads, fraction=1e-3):
+def significant(grads: dict[str, torch.Tensor], fraction: float = 1e-3) -> list[str]:
     """Names of the gradients whose norm is above ``fraction`` of the largest one: BatchNorm
     makes the true gradient of DTM's conv bias zero, so its rounding noise has no scale."""
     largest = max(g.norm().item() for g in grads.values())
     return [n for n, g in grads.items() if g.norm().item() > fraction * largest]
 
 
-def all_finite(tensors):
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
-def check_device_parity(report, label, model, device_model, x):
+def check_device_parity(report: Report, label: str, model: nn.Module, device_model: nn.Module,
+                        x: torch.Tensor) -> None:
     """CUDA against the CPU in fp32 (TF32 off): outputs with and without autograd, gradients."""
     start = time.monotonic()
     with tf32(False):
@@ -401,7 +411,7 @@ def check_device_parity(report, label, model, device_model, x):
                  gradients_max=grad_err[worst], worst_gradient=worst)
 
 
-def check_autocast(report, label, model, x):
+def check_autocast(report: Report, label: str, model: nn.Module, x: torch.Tensor) -> None:
     """fp16 and bf16 autocast against fp32 on the model's device: outputs (no grad, relative
     norm per stage) and gradients (all together, each significant tensor)."""
     device = x.device.type
@@ -439,7 +449,7 @@ def check_autocast(report, label, model, x):
                      gradient_max=each[worst], worst_gradient=worst)
 
 
-def run_accuracy(report):
+def run_accuracy(report: Report) -> None:
     profile = report.profile
     for name, arch in profile.archs:
         model = trained_like(arch)
@@ -467,10 +477,10 @@ class MakeImage:
     global generators, as mmcv's transforms draw: a horizontal flip (Python's ``random``), a
     brightness shift (numpy) and noise (torch). -> dict(inputs, label, idx)."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: Sequence[int]) -> None:
         self.shape = tuple(shape)
 
-    def __call__(self, results):
+    def __call__(self, results: dict) -> dict:
         idx = int(results['sample_idx'])
         image = torch.randn(3, *self.shape, generator=torch.Generator().manual_seed(idx))
         image = image + results['label']
@@ -484,11 +494,11 @@ class MakeImage:
 class RandomImages(BaseDataset):
     """``size`` items with labels ``i % num_classes``, made by the pipeline (MakeImage)."""
 
-    def __init__(self, size=64, num_classes=NUM_CLASSES, **kwargs):
+    def __init__(self, size: int = 64, num_classes: int = NUM_CLASSES, **kwargs: Any) -> None:
         self.size, self.num_classes = size, num_classes
         super().__init__(**kwargs)
 
-    def load_data_list(self):
+    def load_data_list(self) -> list[dict]:
         return [dict(label=i % self.num_classes) for i in range(self.size)]
 
 
@@ -498,21 +508,25 @@ class Classifier(BaseModel):
     and a linear head: (B, 3, H, W) images -> (B, num_classes) logits, or
     dict(loss=cross-entropy) in 'loss' mode."""
 
-    def __init__(self, arch, num_classes=NUM_CLASSES, drop_path_rate=0.1,
-                 data_preprocessor=None):
+    def __init__(self, arch: Union[str, dict], num_classes: int = NUM_CLASSES,
+                 drop_path_rate: float = 0.1,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None) -> None:
         super().__init__(data_preprocessor)
         self.backbone = LITv2(arch=arch, drop_path_rate=drop_path_rate, out_indices=(3,))
         self.drop = nn.Dropout(0.1)
         self.head = nn.Linear(self.backbone.embed_dims * 8, num_classes)
 
-    def forward(self, inputs, label=None, idx=None, mode='tensor'):
+    def forward(self, inputs: torch.Tensor, label: Optional[torch.Tensor] = None,
+                idx: Optional[torch.Tensor] = None,
+                mode: str = 'tensor') -> Union[dict[str, torch.Tensor], torch.Tensor]:
         logits = self.head(self.drop(self.backbone(inputs)[-1].mean(dim=(2, 3))))
         return dict(loss=F.cross_entropy(logits, label)) if mode == 'loss' else logits
 
 
-def rng_digests():
+def rng_digests() -> dict[str, str]:
     """{generator: a digest of its state} of Python's, numpy's, torch's CPU and (where CUDA
-    is used) the current CUDA device's generators (:func:`litv2_mm.utils.get_rng_states`)."""
+    is used) the current CUDA device's generators
+    (:func:`litv2_mm.engine.random_states.get_rng_states`)."""
     return {k: hashlib.sha256(pickle.dumps(v)).hexdigest()[:16]
             for k, v in get_rng_states().items()}
 
@@ -526,14 +540,15 @@ class RecordHook(Hook):
 
     priority = 'VERY_LOW'
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path
 
-    def before_train(self, runner):
+    def before_train(self, runner: 'Runner') -> None:
         with open(self.path, 'a') as f:
             f.write(json.dumps(dict(event='before_train')) + '\n')
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(self, runner: 'Runner', batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
         record = dict(iter=runner.iter + 1, indices=[int(i) for i in data_batch['idx']],
                       rng=rng_digests(), loss=float(outputs['loss']))
         with open(self.path, 'a') as f:
@@ -549,10 +564,11 @@ class AwaitSignalHook(Hook):
 
     priority = 'HIGHEST'
 
-    def __init__(self, at_iter, marker, timeout=120.):
+    def __init__(self, at_iter: int, marker: str, timeout: float = 120.) -> None:
         self.at_iter, self.marker, self.timeout = at_iter, marker, timeout
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
+    def before_train_iter(self, runner: 'Runner', batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
         if runner.iter + 1 != self.at_iter:
             return
         preemption = next((h for h in runner.hooks if isinstance(h, PreemptionHook)), None)
@@ -568,7 +584,7 @@ class AwaitSignalHook(Hook):
             time.sleep(0.01)
 
 
-def train_config(spec):
+def train_config(spec: dict) -> 'Config':
     """The config of one training-check run. ``spec``: dict(work_dir, arch, shape, batch,
     iters, deterministic, resume_from, signal_at, marker)."""
     from mmengine.config import Config
@@ -585,7 +601,6 @@ def train_config(spec):
     iters = spec['iters']
     return Config(dict(
         runner_type=runtime.runner_type, custom_hooks=hooks,
-        nonfinite_loss=runtime.nonfinite_loss, allow_partial_load=runtime.allow_partial_load,
         model=dict(type='GpuCheckClassifier', arch=spec['arch']),
         work_dir=spec['work_dir'],
         train_dataloader=dict(
@@ -605,13 +620,13 @@ def train_config(spec):
         default_scope='mmengine'))
 
 
-def train_child(payload):
+def train_child(payload: str) -> None:
     """A training-check process (started by :func:`start_run`): build and train."""
     from mmengine.registry import RUNNERS
     RUNNERS.build(train_config(json.loads(payload))).train()
 
 
-def start_run(spec, device):
+def start_run(spec: dict, device: str) -> subprocess.Popen:
     """Start one training run in a session (process group) of its own, its output to
     ``work_dir/log.txt``; CUDA hidden on a CPU profile. Returns the Popen."""
     os.makedirs(spec['work_dir'], exist_ok=True)
@@ -627,7 +642,7 @@ def start_run(spec, device):
                                 start_new_session=True)
 
 
-def finish_run(proc, timeout):
+def finish_run(proc: subprocess.Popen, timeout: float) -> Optional[int]:
     """Wait for a run; one that outlasts ``timeout`` s is killed with its whole process group
     (its dataloader workers) and reported as exit status None."""
     try:
@@ -650,18 +665,18 @@ class Run:
     started: bool
     seconds: float
 
-    def weights(self, iteration):
+    def weights(self, iteration: int) -> dict[str, torch.Tensor]:
         """The model weights of its ``iter_<iteration>.pth``."""
         path = osp.join(self.work_dir, f'iter_{iteration}.pth')
         if not osp.isfile(path):
             raise FileNotFoundError(f'the run in {self.work_dir} ended without {path}')
         return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
 
-    def tail(self, lines=3):
+    def tail(self, lines: int = 3) -> str:
         return ' | '.join(self.log.strip().splitlines()[-lines:])
 
 
-def read_run(spec, status, start):
+def read_run(spec: dict, status: Optional[int], start: float) -> Run:
     work_dir = spec['work_dir']
     with open(osp.join(work_dir, 'log.txt')) as f:
         log = f.read()
@@ -672,14 +687,14 @@ def read_run(spec, status, start):
                time.monotonic() - start)
 
 
-def train(spec, device, timeout=300.):
+def train(spec: dict, device: str, timeout: float = 300.) -> Run:
     """Run one training to its end; returns a :class:`Run`."""
     start = time.monotonic()
     status = finish_run(start_run(spec, device), timeout)
     return read_run(spec, status, start)
 
 
-def train_and_stop(spec, device, timeout=300.):
+def train_and_stop(spec: dict, device: str, timeout: float = 300.) -> Run:
     """Run one training and, once iteration ``spec['signal_at']`` has started, send SIGTERM to
     its whole process group from this process (``kill -s TERM -- -PGID``, as torchrun's
     agent, slurm and Kubernetes signal every process of a job); returns a :class:`Run`."""
@@ -698,7 +713,8 @@ def train_and_stop(spec, device, timeout=300.):
     return read_run(spec, status, start)
 
 
-def weights_difference(a, b):
+def weights_difference(a: dict[str, torch.Tensor],
+                       b: dict[str, torch.Tensor]) -> tuple[bool, float]:
     """(bitwise equal, max over tensors of max |a - b| / max |b|) of two state dicts."""
     if a.keys() != b.keys():
         return False, math.inf
@@ -708,7 +724,7 @@ def weights_difference(a, b):
     return bitwise, worst
 
 
-def first_difference(expected, got):
+def first_difference(expected: list[dict], got: list[dict]) -> str:
     """Where two lists of records first differ: 'iteration N: what', or '' if they agree."""
     if [r['iter'] for r in got] != [r['iter'] for r in expected]:
         return (f'iterations {[r["iter"] for r in got]}, expected '
@@ -722,19 +738,19 @@ def first_difference(expected, got):
     return ''
 
 
-def failed_run(name, run):
+def failed_run(name: str, run: Run) -> str:
     if run.status is None:
         return f'{name} did not end in time and was killed'
     return f'{name} exited {run.status}: {run.tail()}'
 
 
-def run_training(report):
+def run_training(report: Report) -> None:
     """The training checks (see the module doc), every run in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix='gpu_check_training_') as work_root:
         training_checks(report, work_root)
 
 
-def training_checks(report, work_root):
+def training_checks(report: Report, work_root: str) -> None:
     profile = report.profile
     base = dict(arch=profile.train_arch, shape=profile.train_shape, batch=profile.train_batch,
                 iters=TRAIN_ITERS, deterministic=False)
@@ -772,7 +788,7 @@ def training_checks(report, work_root):
     check_deterministic(report, base, work_root)
 
 
-def check_deterministic(report, base, work_root):
+def check_deterministic(report: Report, base: dict, work_root: str) -> None:
     """``randomness.deterministic=True`` as ``--deterministic`` sets it (``LITv2Runner`` sets
     the ``CUBLAS_WORKSPACE_CONFIG`` cuBLAS needs): the run ends (or is refused before
     training, named), and a second one ends with bitwise the same weights."""
@@ -804,7 +820,7 @@ def check_deterministic(report, base, work_root):
                  bitwise=bitwise, weights_max_relative=worst)
 
 
-def check_resume(report, full, resumed, on_cuda):
+def check_resume(report: Report, full: Run, resumed: Run, on_cuda: bool) -> None:
     """The stopped-then-resumed run (its records: the stopped run's, then the resumed run's)
     against the uninterrupted one: batches and random states after every iteration equal,
     final weights bitwise (CPU) or within RESUME_TOL_CUDA (CUDA's atomic-add kernels)."""
@@ -829,7 +845,8 @@ def check_resume(report, full, resumed, on_cuda):
 # ---------------------------------------------------------------- throughput
 
 
-def build_swin(size, shape):
+def build_swin(size: tuple[int, Sequence[int], Sequence[int]],
+               shape: Sequence[int]) -> tuple[nn.Module, str]:
     """A Swin Transformer of ``size`` (embed_dims, depths, num_heads; window 7) for (B, 3, H, W)
     images of ``shape``: mmdet's backbone, else mmpretrain's, else timm's classifier without
     its head -> (module, what). Raises ImportError naming why each is missing."""
@@ -861,30 +878,32 @@ def build_swin(size, shape):
     raise ImportError('no Swin Transformer: ' + '; '.join(errors))
 
 
-def _deform_conv2d(op):
+def _deform_conv2d(op: str) -> Callable[[ReferenceDeformConv, torch.Tensor], torch.Tensor]:
     """``forward(module, x)`` of a ReferenceDeformConv through ``op`` ('mmcv' or
     'torchvision', the same op: tools/check_mmcv_ops.py compares them), in fp32 under
     autocast (mmcv's kernels have no bf16; torchvision's autocast rule does the same)."""
     if op == 'mmcv':
         from mmcv.ops import deform_conv2d as mmcv_op
 
-        def conv(x, offset, weight, bias):
+        def conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor) -> torch.Tensor:
             return mmcv_op(x.contiguous(), offset.contiguous(), weight, stride=2) \
                 + bias.view(1, -1, 1, 1)
     else:
         from torchvision.ops import deform_conv2d as torchvision_op
 
-        def conv(x, offset, weight, bias):
+        def conv(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor) -> torch.Tensor:
             return torchvision_op(x, offset, weight, bias, stride=2)
 
-    def forward(self, x):
+    def forward(self: ReferenceDeformConv, x: torch.Tensor) -> torch.Tensor:
         offset = self.conv_offset(x)
         with torch.autocast(x.device.type, enabled=False):
             return conv(x.float(), offset.float(), self.weight, self.bias)
     return forward
 
 
-def mmcv_deform_conv_runs(device):
+def mmcv_deform_conv_runs(device: str) -> bool:
     """Whether mmcv's compiled deform_conv2d runs on ``device``."""
     try:
         from mmcv.ops import deform_conv2d
@@ -896,7 +915,7 @@ def mmcv_deform_conv_runs(device):
         return False
 
 
-def reference_of(model, device, op='auto'):
+def reference_of(model: LITv2, device: str, op: str = 'auto') -> tuple[ReferenceLITv2, str]:
     """The authors' formulation of ``model`` (:func:`reference_litv2`, same weights) and the
     name of its deformable-conv op: mmcv's where its compiled ops run on ``device`` (``op``
     'auto'), else (or with ``op='torchvision'``) torchvision's: mmcv-lite, which the kit
@@ -911,13 +930,13 @@ def reference_of(model, device, op='auto'):
     return reference, f'{op}.ops.deform_conv2d'
 
 
-def timed_specs(profile):
+def timed_specs(profile: Profile) -> list[str]:
     """The models timed: the profile's LITv2 archs, the reference of the first, Swin-T."""
     names = [name for name, _ in profile.archs]
     return [*names, f'{names[0]}:reference', profile.swin[0]]
 
 
-def build_timed(spec, profile):
+def build_timed(spec: str, profile: Profile) -> tuple[nn.Module, str]:
     """(module on the CPU, eval mode; what it is) of one of :func:`timed_specs`."""
     if spec == profile.swin[0]:
         return build_swin(profile.swin[1], profile.shape)
@@ -930,7 +949,7 @@ def build_timed(spec, profile):
     return model.eval(), 'litv2_mm LITv2 backbone'
 
 
-def free_memory():
+def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -942,16 +961,16 @@ class PeakMemory:
     input, activations and, in a training step, gradients count). None on a CPU: its
     allocator keeps no such statistics (the CPU run reports memory as skipped: needs CUDA)."""
 
-    def __init__(self, device):
+    def __init__(self, device: str) -> None:
         self.cuda = device == 'cuda'
         self.base = 0
 
-    def baseline(self):
+    def baseline(self) -> None:
         free_memory()
         if self.cuda:
             self.base = torch.cuda.memory_allocated()
 
-    def peak(self, step):
+    def peak(self, step: Callable[[], Any]) -> Optional[int]:
         if not self.cuda:
             return None
         torch.cuda.synchronize()
@@ -961,19 +980,20 @@ class PeakMemory:
         return torch.cuda.max_memory_allocated() - self.base
 
 
-def time_step(step, warmup, runs, device):
+def time_step(step: Callable[[], Any], warmup: int, runs: int, device: str) -> float:
     """Median seconds per call of ``step`` after ``warmup`` calls."""
     times = time_interleaved(dict(step=step), runs, warmup, device, progress=False)['step']
     return float(np.median(times))
 
 
-def new_row(spec, precision, mode, what=''):
+def new_row(spec: str, precision: str, mode: str, what: str = '') -> dict:
     return dict(model=spec, precision=precision, mode=mode, what=what, status='passed',
                 reason='', infer_img_s=None, infer_ms=None, test_memory=None,
                 train_img_s=None, train_ms=None, train_memory=None, compile_s=None)
 
 
-def measure_row(row, module, profile, compile_backend=None):
+def measure_row(row: dict, module: nn.Module, profile: Profile,
+                compile_backend: Optional[str] = None) -> None:
     """Fill ``row`` with inference img/s and memory and, eager, training-step img/s and
     memory of ``module`` (moved to the device) at the profile's batch and shape."""
     device, batch = profile.device, profile.batch
@@ -1009,7 +1029,8 @@ def measure_row(row, module, profile, compile_backend=None):
         row.update(status='failed', reason=f'non-finite or non-positive timing: {numbers}')
 
 
-def run_row(report, row, module, compile_backend=None):
+def run_row(report: Report, row: dict, module: nn.Module,
+            compile_backend: Optional[str] = None) -> None:
     try:
         measure_row(row, module, report.profile, compile_backend)
     except Exception as e:  # an op the device lacks, out of memory: named in the row
@@ -1020,7 +1041,7 @@ def run_row(report, row, module, compile_backend=None):
     report.row(row)
 
 
-def row_skip(profile, precision):
+def row_skip(profile: Profile, precision: str) -> Optional[str]:
     if profile.device == 'cpu':
         if precision == 'fp16':
             return f'{NEEDS_CUDA} (no fast fp16 kernels on a CPU)'
@@ -1028,7 +1049,7 @@ def row_skip(profile, precision):
     return None
 
 
-def run_throughput(report):
+def run_throughput(report: Report) -> None:
     """Every model of :func:`timed_specs` in every precision, eager; then the profile's
     compiled rows while its time budget allows one; then the ratios and the goals. cuDNN
     picks its fastest algorithms (``cudnn.benchmark``), as the paper's protocol (Swin's
@@ -1045,7 +1066,7 @@ def run_throughput(report):
     report.write()
 
 
-def time_models(report):
+def time_models(report: Report) -> None:
     """The rows of :func:`run_throughput`."""
     profile = report.profile
     models = {}
@@ -1083,7 +1104,7 @@ def time_models(report):
         estimate = max(1.2 * (time.monotonic() - start), estimate / 2)
 
 
-def add_ratios(rows, first, swin):
+def add_ratios(rows: list[dict], first: str, swin: str) -> None:
     """``vs_swin`` and ``vs_reference`` of every row: its inference img/s over the Swin
     Transformer's (``swin``) and over the reference's (of LITv2 ``first``) in the same
     precision and mode (the reference: eager)."""
@@ -1098,7 +1119,7 @@ def add_ratios(rows, first, swin):
             else None
 
 
-def goals(rows, profile):
+def goals(rows: list[dict], profile: Profile) -> list[dict]:
     """The issue's goals, from LITv2-S's fastest bf16 row (eager or compiled) and Swin-T in
     the same mode; on a CPU profile they are not measured."""
     if profile.device != 'cuda':
@@ -1123,7 +1144,9 @@ def goals(rows, profile):
 SECTIONS = dict(accuracy=run_accuracy, training=run_training, throughput=run_throughput)
 
 
-def run_checks(profile, out_dir, sections=('accuracy', 'training', 'throughput'), argv=()):
+def run_checks(profile: Profile, out_dir: str,
+               sections: Sequence[str] = ('accuracy', 'training', 'throughput'),
+               argv: Sequence[str] = ()) -> Report:
     """Run ``sections`` of the kit under ``profile``; returns the :class:`Report` (also
     written to ``out_dir``)."""
     if profile.device == 'cuda' and not torch.cuda.is_available():
@@ -1141,7 +1164,7 @@ def run_checks(profile, out_dir, sections=('accuracy', 'training', 'throughput')
 # ---------------------------------------------------------------- --detector
 
 
-def detector_summary(work_dir, out_dir, log_text=''):
+def detector_summary(work_dir: str, out_dir: str, log_text: str = '') -> list[dict]:
     """Checks of a ``tools/gpu_check.sh --detector`` run from its work dir: the training
     losses finite, AmpOptimWrapper in the dumped config, bbox and segm mAP evaluated, and
     ``test.py --amp`` evaluated (``log_text``: its output). Writes
@@ -1149,7 +1172,7 @@ def detector_summary(work_dir, out_dir, log_text=''):
     import glob
     checks = []
 
-    def add(name, ok, detail):
+    def add(name: str, ok: bool, detail: str) -> None:
         checks.append(dict(name=name, status='passed' if ok else 'failed', details=detail))
 
     scalars = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))

@@ -3,7 +3,7 @@
 A spec is one of
 
 * ``litv2_s`` | ``litv2_m`` | ``litv2_b``, optionally ``:fast`` (litv2_mm's model, the
-  default) or ``:reference`` (the authors' formulation, ``litv2_mm.analysis.reference``):
+  default) or ``:reference`` (the authors' formulation, ``litv2_mm.reference``):
   a bare LITv2 backbone (four outputs, output norms, no pretrained weights);
 * ``swin_t``: mmdet's Swin-T backbone (embed 96, depths 2-2-6-2, window 7);
 * ``resnet50``: mmdet's ResNet-50 backbone;
@@ -16,12 +16,14 @@ part of the model that the FLOPs count and the benchmarks measure (see its docst
 import importlib
 import os.path as osp
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..apis import config_scope, init_model
+from ..apis import init_model
+from ..config import config_scope
 
 ARCH_SPECS = ('litv2_s', 'litv2_m', 'litv2_b', 'swin_t', 'resnet50')
 IMPLS = ('fast', 'reference')
@@ -57,12 +59,12 @@ class TensorForward(nn.Module):
       ``forward_dummy`` did for the published FLOPs (no proposal decoding, no NMS).
     """
 
-    def __init__(self, model, kind):
+    def __init__(self, model: nn.Module, kind: str) -> None:
         super().__init__()
         self.model = model
         self.kind = kind
 
-    def forward(self, images):
+    def forward(self, images: torch.Tensor) -> Union[torch.Tensor, tuple]:
         model = self.model
         if self.kind == 'backbone':
             return model(images)
@@ -72,7 +74,7 @@ class TensorForward(nn.Module):
             return self._two_stage(images)
         return model._forward(images)
 
-    def _two_stage(self, images):
+    def _two_stage(self, images: torch.Tensor) -> tuple:
         from mmdet.structures import DetDataSample
         from mmengine.structures import InstanceData
         model = self.model
@@ -90,7 +92,7 @@ class TensorForward(nn.Module):
         return rpn_outs + tuple(model.roi_head(x, proposals, samples))
 
 
-def parse_spec(spec):
+def parse_spec(spec: str) -> tuple[str, Optional[str]]:
     """'name[:impl]' -> (name, impl or None), impl 'fast' | 'reference'. Raises ValueError
     naming the bad spec."""
     name, _, impl = spec.partition(':')
@@ -104,7 +106,7 @@ def parse_spec(spec):
     return name, impl or None
 
 
-def spec_kind(spec):
+def spec_kind(spec: str) -> str:
     """'backbone', 'classifier', 'detector' or 'segmentor' for a spec, without building it."""
     name, _ = parse_spec(spec)
     if name in ARCH_SPECS:
@@ -112,7 +114,7 @@ def spec_kind(spec):
     return _SCOPE_KINDS[config_scope(Config.fromfile(name))]
 
 
-def preload(spec):
+def preload(spec: str) -> None:
     """Import every library that building and running ``spec`` needs (so that a memory
     baseline taken afterwards leaves the libraries' own memory out)."""
     import mmcv.ops  # noqa: F401  (the reference's deformable conv)
@@ -121,7 +123,7 @@ def preload(spec):
     importlib.import_module(f'{scope}.models')
 
 
-def build_backbone(name):
+def build_backbone(name: str) -> nn.Module:
     """One of :data:`ARCH_SPECS` as a bare backbone (random init)."""
     if name.startswith('litv2_'):
         return init_model(name[-1])
@@ -134,10 +136,10 @@ def build_backbone(name):
     raise ValueError(f'unknown architecture {name!r}; choose one of {ARCH_SPECS}')
 
 
-def build_model(spec, cfg_options=None):
+def build_model(spec: str, cfg_options: Optional[dict] = None) -> BuiltModel:
     """Spec (see module docstring) -> :class:`BuiltModel` in eval mode, on the CPU.
     ``cfg_options`` (dict) is merged into a config."""
-    from .reference import reference_litv2
+    from ..reference import reference_litv2
     name, impl = parse_spec(spec)
     if osp.isfile(name):
         model = init_model(name, cfg_options=cfg_options)
@@ -156,7 +158,7 @@ def build_model(spec, cfg_options=None):
     return BuiltModel(spec, kind, TensorForward(model, kind).eval())
 
 
-def count_parameters(module):
+def count_parameters(module: nn.Module) -> tuple[int, int]:
     """(all parameters, trainable parameters) of ``module``."""
     params = list(module.parameters())
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)

@@ -2,18 +2,22 @@
 
 Capture the Hi-Fi and Lo-Fi outputs of chosen HiLo layers, take the 2-D FFT magnitude of
 every channel (low frequencies in the centre), average it over images and reduce it to a
-radial profile. (Images as a config reads them: :mod:`litv2_mm.datasets.images`; the plots:
+radial profile. (Images as a config reads them: :mod:`litv2_mm.config.images`; the plots:
 ``tools/analysis/spectrum.py``.)
 """
 import contextlib
 import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import torch
+
+if TYPE_CHECKING:
+    from ..models import HiLoAttention, LITv2
 
 BRANCHES = ('hifi', 'lofi')
 
 
-def parse_layer(spec):
+def parse_layer(spec: str) -> tuple[int, int]:
     """'2.3' -> (2, 3): stage index and block index, both 0-based."""
     match = re.fullmatch(r'(\d+)\.(\d+)', str(spec).strip())
     if match is None:
@@ -21,7 +25,7 @@ def parse_layer(spec):
     return int(match.group(1)), int(match.group(2))
 
 
-def hilo_layer(model, spec):
+def hilo_layer(model: 'LITv2', spec: str) -> 'HiLoAttention':
     """The HiLo module of block ``spec`` ('stage.block') of a LITv2 backbone; it must have
     both branches."""
     stage, block = parse_layer(spec)
@@ -30,24 +34,26 @@ def hilo_layer(model, spec):
         raise ValueError(f'layer {spec}: no such block (stage depths {depths}, 0-based)')
     blk = model.layers[stage].blocks[block]
     if not getattr(blk, 'has_attn', False):
-        raise ValueError(f'layer {spec}: stage {stage} has no attention (local_ws 0)')
+        raise ValueError(f'layer {spec}: stage {stage} has no attention (window_size 0)')
     attn = blk.attn
-    if attn.h_heads == 0 or attn.l_heads == 0:
-        raise ValueError(f'layer {spec}: needs both branches, has {attn.h_heads} Hi-Fi and '
-                         f'{attn.l_heads} Lo-Fi heads (window {attn.ws}, alpha {attn.alpha})')
+    if attn.hifi_heads == 0 or attn.lofi_heads == 0:
+        raise ValueError(f'layer {spec}: needs both branches, has {attn.hifi_heads} Hi-Fi and '
+                         f'{attn.lofi_heads} Lo-Fi heads (window {attn.window_size}, '
+                         f'alpha {attn.alpha})')
     return attn
 
 
-def default_layers(model, stage=2):
+def default_layers(model: 'LITv2', stage: int = 2) -> list[str]:
     """Names ('stage.block') of the blocks of ``stage`` (0-based; 2 = the paper's stage 3)
     whose HiLo layer has both branches."""
     blocks = model.layers[stage].blocks if stage < len(model.layers) else []
     return [f'{stage}.{j}' for j, blk in enumerate(blocks)
-            if getattr(blk, 'has_attn', False) and blk.attn.h_heads and blk.attn.l_heads]
+            if getattr(blk, 'has_attn', False) and blk.attn.hifi_heads and blk.attn.lofi_heads]
 
 
 @contextlib.contextmanager
-def capture_branches(model, layers):
+def capture_branches(model: 'LITv2',
+                     layers: Iterable[str]) -> Iterator[dict[str, dict[str, list[torch.Tensor]]]]:
     """Record the branch outputs of the HiLo layers ``layers`` ('stage.block' names) while
     the context is open.
 
@@ -58,8 +64,9 @@ def capture_branches(model, layers):
     captured = {}
     wrapped = []
 
-    def recorder(method, store):
-        def run(*args):
+    def recorder(method: Callable[..., torch.Tensor],
+                 store: list[torch.Tensor]) -> Callable[..., torch.Tensor]:
+        def run(*args: Any) -> torch.Tensor:
             out = method(*args)
             store.append(out.detach().cpu())
             return out
@@ -79,7 +86,7 @@ def capture_branches(model, layers):
             delattr(attn, branch)
 
 
-def fft_magnitude(maps):
+def fft_magnitude(maps: torch.Tensor) -> torch.Tensor:
     """Centred 2-D FFT magnitude per channel. (B, H, W, C) -> (B, C, H, W).
 
     ``norm='ortho'`` keeps magnitudes comparable across map sizes; after ``fftshift`` the
@@ -89,7 +96,8 @@ def fft_magnitude(maps):
     return torch.fft.fftshift(spec, dim=(-2, -1)).abs()
 
 
-def mean_spectra(captured):
+def mean_spectra(captured: dict[str, dict[str, list[torch.Tensor]]]
+                 ) -> dict[str, dict[str, torch.Tensor]]:
     """Average FFT magnitudes over all captured images.
 
     ``{name: {branch: [(B, H, W, C), ...]}}`` -> ``{name: {branch: (C, H, W)}}``.
@@ -99,7 +107,7 @@ def mean_spectra(captured):
             for name, branches in captured.items()}
 
 
-def radial_profile(magnitude):
+def radial_profile(magnitude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean magnitude per radial frequency of a centred spectrum.
 
     Args:

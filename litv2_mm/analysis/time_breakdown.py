@@ -8,6 +8,8 @@ is therefore a floor for the step's time with today's kernels, and
 ``other_total / floor(this)`` bounds the speed-up over ``other`` that any implementation
 of the same maths built on those kernels can reach.
 """
+from typing import Any, Callable
+
 from torch.profiler import ProfilerActivity, profile
 
 KINDS = ('GEMM', 'attention', 'convolution', 'copy', 'other')
@@ -18,7 +20,7 @@ _GEMMS = {'aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm', 'aten::addbmm
 _COPIES = {'aten::copy_', 'aten::cat', 'aten::clone', 'aten::contiguous'}
 
 
-def kind_of(op_name):
+def kind_of(op_name: str) -> str:
     """The kind (one of ``KINDS``) of a profiler op name such as ``'aten::addmm'``."""
     if op_name in _GEMMS:
         return 'GEMM'
@@ -31,7 +33,7 @@ def kind_of(op_name):
     return 'other'
 
 
-def self_times(step, runs=3):
+def self_times(step: Callable[[], Any], runs: int = 3) -> dict[str, float]:
     """Profile ``runs`` calls of ``step()`` (after one untimed call) on the CPU ->
     {op name: self seconds per call}.
 
@@ -48,7 +50,7 @@ def self_times(step, runs=3):
     return {event.key: event.self_cpu_time_total / 1e6 / runs for event in prof.key_averages()}
 
 
-def by_kind(op_seconds):
+def by_kind(op_seconds: dict[str, float]) -> dict[str, float]:
     """{op name: seconds} -> {kind: seconds} for every kind in ``KINDS``, plus ``'total'``."""
     seconds = dict.fromkeys(KINDS, 0.0)
     for op, value in op_seconds.items():
@@ -57,17 +59,17 @@ def by_kind(op_seconds):
     return seconds
 
 
-def time_by_kind(step, runs=3):
+def time_by_kind(step: Callable[[], Any], runs: int = 3) -> dict[str, float]:
     """{kind: seconds per call} of ``step()`` (see :func:`self_times`)."""
     return by_kind(self_times(step, runs))
 
 
-def floor(seconds):
+def floor(seconds: dict[str, float]) -> float:
     """The part of a breakdown that does the maths: GEMMs + attention kernels + convolutions."""
     return seconds['GEMM'] + seconds['attention'] + seconds['convolution']
 
 
-def format_breakdown(breakdowns):
+def format_breakdown(breakdowns: dict[str, dict[str, float]]) -> str:
     """{name: time_by_kind(...)} -> markdown table in ms per iteration, with the floor."""
     header = ['model', 'profiled ms/iter', *KINDS, 'floor (GEMM + attention + conv)']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]

@@ -1,4 +1,5 @@
-from .config_utils import load_tool_config, set_data_root
-from .inference import config_scope, init_model, load_config
+"""The model builder of every tool, the analysis and deployment code and the tests, in the
+OpenMMLab sense of ``apis.init_detector`` / ``init_model``."""
+from .inference import init_model
 
-__all__ = ['config_scope', 'init_model', 'load_config', 'load_tool_config', 'set_data_root']
+__all__ = ['init_model']

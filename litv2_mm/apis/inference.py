@@ -2,47 +2,26 @@
 config file (or a LITv2 arch), optionally with a checkpoint, in the OpenMMLab sense of
 ``apis.init_detector`` / ``init_model``."""
 import copy
-import importlib
 import os.path as osp
+from typing import Optional, Union
 
+import torch.nn as nn
 from mmengine.config import Config
 
-SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
+from ..checkpoint import load_checkpoint_file
+from ..config import load_config, registry_scope
 
 
-def _is_arch(config):
+def _is_arch(config: Union[str, dict, Config]) -> bool:
     """A LITv2 arch: 'small' | 'medium' | 'base' (or 's' | 'm' | 'b'), an arch dict, or a
     backbone config dict with a ``type``."""
     return (isinstance(config, dict) and not isinstance(config, Config)) or (
         isinstance(config, str) and not config.endswith('.py') and not osp.exists(config))
 
 
-def load_config(config, cfg_options=None):
-    """A :class:`mmengine.Config` from a path (or a Config, copied) with ``cfg_options``
-    (dict, ``--cfg-options`` style keys such as ``'model.backbone.alpha'``) merged in."""
-    if isinstance(config, Config):
-        cfg = copy.deepcopy(config)
-    elif isinstance(config, str):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f'config file not found: {config}')
-        cfg = Config.fromfile(config)
-    else:
-        raise TypeError(f'config must be a path or an mmengine Config, got {type(config).__name__}')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
-
-
-def config_scope(cfg):
-    """'mmdet' | 'mmseg' | 'mmpretrain': the config's ``default_scope`` (checked)."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(f'{cfg.filename}: default_scope {scope!r} is not one of {SCOPES}')
-    return scope
-
-
-def init_model(config, checkpoint=None, cfg_options=None, device='cpu', trusted=False,
-               pretrained=False):
+def init_model(config: Union[str, dict, Config], checkpoint: Optional[str] = None,
+               cfg_options: Optional[dict] = None, device: str = 'cpu', trusted: bool = False,
+               pretrained: bool = False) -> nn.Module:
     """Build a model in eval mode.
 
     Args:
@@ -62,9 +41,7 @@ def init_model(config, checkpoint=None, cfg_options=None, device='cpu', trusted=
     Returns:
         nn.Module: the model, initialised (``init_weights``), in eval mode, on ``device``.
     """
-    from mmengine.registry import MODELS, DefaultScope
-
-    from ..utils import load_checkpoint_file
+    from mmengine.registry import MODELS
     if _is_arch(config):
         if cfg_options:
             raise ValueError('cfg_options apply to a config file, not to a backbone arch')
@@ -76,14 +53,12 @@ def init_model(config, checkpoint=None, cfg_options=None, device='cpu', trusted=
         model.init_weights()
         return model.to(device).eval()
     cfg = load_config(config, cfg_options)
-    scope = config_scope(cfg)
-    importlib.import_module(f'{scope}.models')  # registers the library's modules
     model_cfg = copy.deepcopy(cfg.model)
     if not pretrained:
         model_cfg.pop('pretrained', None)
         if 'backbone' in model_cfg:
             model_cfg.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope(scope):
+    with registry_scope(cfg):
         model = MODELS.build(model_cfg)
     model.init_weights()
     if checkpoint:

@@ -9,6 +9,11 @@ import glob
 import numbers
 import os.path as osp
 from copy import deepcopy
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    import numpy as np
+    from mmengine.config import Config
 
 METRIC_TOL = 0.002
 """Largest |deployed - PyTorch| allowed in a held metric (:data:`HELD_METRICS`)."""
@@ -25,20 +30,23 @@ ROUNDING = 1e-9
 """Slack for the float error of differences of metrics rounded to 3 decimals (mmdet's)."""
 
 
-def load_configs(deploy_cfg, model_cfg):
+def load_configs(deploy_cfg: Union[str, 'Config'],
+                 model_cfg: Union[str, 'Config']) -> list['Config']:
     """(deploy config, model config) as mmdeploy loads them; paths or Configs."""
     from mmdeploy.utils import load_config
     return load_config(deploy_cfg, model_cfg)
 
 
-def first_test_image(model_cfg):
+def first_test_image(model_cfg: 'Config') -> str:
     """Path of the first image of ``model_cfg``'s test set (the export's example input)."""
     from mmengine.dataset import BaseDataset
-    from mmengine.registry import DATASETS, init_default_scope
-    init_default_scope(model_cfg.get('default_scope'))
+    from mmengine.registry import DATASETS
+
+    from ..config import registry_scope
     dataset_cfg = deepcopy(model_cfg.test_dataloader.dataset)
     dataset_cfg['lazy_init'] = True
-    dataset = DATASETS.build(dataset_cfg)
+    with registry_scope(model_cfg):
+        dataset = DATASETS.build(dataset_cfg)
     if isinstance(dataset, BaseDataset):
         dataset.full_init()
     if len(dataset) == 0:
@@ -46,7 +54,8 @@ def first_test_image(model_cfg):
     return dataset.get_data_info(0)['img_path']
 
 
-def export(deploy_cfg, model_cfg, checkpoint, img, work_dir, device='cpu'):
+def export(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], checkpoint: str,
+           img: Union[str, 'np.ndarray'], work_dir: str, device: str = 'cpu') -> list[str]:
     """ONNX export (``torch2onnx``, traced on ``img``) and conversion to the deploy
     config's backend (``to_backend``; nothing to convert for onnxruntime).
 
@@ -63,8 +72,9 @@ def export(deploy_cfg, model_cfg, checkpoint, img, work_dir, device='cpu'):
                       work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
 
 
-def evaluate(deploy_cfg, model_cfg, work_dir, backend_files=None, checkpoint=None,
-             device='cpu', show_dir=None):
+def evaluate(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], work_dir: str,
+             backend_files: Optional[Sequence[str]] = None, checkpoint: Optional[str] = None,
+             device: str = 'cpu', show_dir: Optional[str] = None) -> dict:
     """Metrics of the deployed model (``backend_files``) or, with ``checkpoint``, of the
     PyTorch model, on ``model_cfg``'s test set with its evaluator, through the same
     mmdeploy test runner (so both see the same data and the same metric code).
@@ -94,12 +104,13 @@ def evaluate(deploy_cfg, model_cfg, work_dir, backend_files=None, checkpoint=Non
             model.destroy()
 
 
-def is_held(name):
+def is_held(name: str) -> bool:
     """Whether the metric ``name`` (e.g. ``coco/bbox_mAP``) is held to the tolerance."""
     return name.rsplit('/', 1)[-1] in HELD_METRICS
 
 
-def compare_metrics(deployed, pytorch, tol=METRIC_TOL):
+def compare_metrics(deployed: dict, pytorch: dict,
+                    tol: float = METRIC_TOL) -> list[tuple[str, Any, Any, float, Optional[bool]]]:
     """Rows (name, deployed, PyTorch, |difference|, ok) for every numeric metric of either;
     ``ok`` is None for a metric not held to ``tol`` (:func:`is_held`). The difference is in
     the metric's own unit; ``tol`` is a fraction (:data:`PERCENT_METRICS`).
@@ -122,8 +133,10 @@ def compare_metrics(deployed, pytorch, tol=METRIC_TOL):
     return rows
 
 
-def draw(deploy_cfg, model_cfg, img, out_file, backend_files=None, checkpoint=None,
-         device='cpu'):
+def draw(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'],
+         img: Union[str, 'np.ndarray'], out_file: str,
+         backend_files: Optional[Sequence[str]] = None, checkpoint: Optional[str] = None,
+         device: str = 'cpu') -> str:
     """Predictions of the deployed model (``backend_files``) or of the PyTorch model
     (``checkpoint``) on ``img``, drawn by the codebase's visualizer into ``out_file``;
     returns the path of the picture (mmseg's visualizer writes ``<stem>_0.png`` instead)."""

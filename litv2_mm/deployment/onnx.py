@@ -9,6 +9,8 @@ is right for every image size whose stage-3 map is at least 2 x 2 (sides >= 29 p
 smaller maps in a branch that is frozen).
 """
 import warnings
+from pathlib import Path
+from typing import Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -22,12 +24,12 @@ OPSET = 17
 class BackboneNeck(nn.Module):
     """Backbone followed by the neck (FPN): (B, 3, H, W) -> tuple of FPN maps."""
 
-    def __init__(self, backbone, neck):
+    def __init__(self, backbone: nn.Module, neck: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
         self.neck = neck
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.neck(self.backbone(x)))
 
 
@@ -35,15 +37,16 @@ class ClassifierLogits(nn.Module):
     """An mmpretrain ``ImageClassifier`` without its data preprocessor:
     normalised (B, 3, H, W) -> logits (B, num_classes)."""
 
-    def __init__(self, classifier):
+    def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
         self.classifier = classifier
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(x, mode='tensor')
 
 
-def export_onnx(model, path, output_names, input_size=(224, 224), opset=OPSET):
+def export_onnx(model: nn.Module, path: Union[str, Path], output_names: Union[str, Sequence[str]],
+                input_size: Sequence[int] = (224, 224), opset: int = OPSET) -> list[str]:
     """Export ``model`` to ``path``, traced on one random (1, 3, *input_size) image, with
     dynamic batch and image size (dim 0 of every output, dims 2, 3 of 4-D outputs).
 
@@ -73,7 +76,9 @@ def export_onnx(model, path, output_names, input_size=(224, 224), opset=OPSET):
     return list(output_names)
 
 
-def compare_with_onnxruntime(model, path, shapes, seed=0):
+def compare_with_onnxruntime(model: nn.Module, path: Union[str, Path],
+                             shapes: Iterable[Sequence[int]],
+                             seed: int = 0) -> list[tuple[tuple[int, ...], float]]:
     """Run PyTorch and onnxruntime (CPU) on random inputs of each (B, 3, H, W) in ``shapes``.
 
     Returns:

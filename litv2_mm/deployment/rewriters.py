@@ -27,12 +27,18 @@ inside mmdeploy's ``RewriterContext``, that is during an mmdeploy export.
   ``coordinate_transformation_mode`` (``half_pixel`` for mmcv's ``aligned=True``) itself,
   as mmdeploy's does; below 16 mmdeploy's stays.
 """
+from typing import TYPE_CHECKING, Any, Sequence
+
 import torch
 from mmdeploy.core import FUNCTION_REWRITER, SYMBOLIC_REWRITER
 from mmdeploy.mmcv.ops.roi_align import roi_align_default as mmdeploy_roi_align
 from mmdeploy.pytorch.symbolics.grid_sampler import grid_sampler as mmdeploy_grid_sampler
 from mmdeploy.utils import get_ir_config
 from torch.onnx import symbolic_opset16
+
+if TYPE_CHECKING:
+    from mmdeploy.core.rewriters.rewriter_utils import ContextCaller
+    from torch.onnx._internal.torchscript_exporter.jit_utils import GraphContext
 
 GRID_SAMPLE_OPSET = 16
 """The first ONNX opset with GridSample (and RoiAlign's coordinate_transformation_mode)."""
@@ -42,27 +48,28 @@ default one)."""
 
 
 @FUNCTION_REWRITER.register_rewriter('torch.onnx.export')
-def export__torchscript(*args, **kwargs):
+def export__torchscript(*args: Any, **kwargs: Any) -> Any:
     """``torch.onnx.export`` with the TorchScript exporter, which mmdeploy's rewrites act on."""
     ctx = FUNCTION_REWRITER.get_context()
     kwargs['dynamo'] = False
     return ctx.origin_func(*args, **kwargs)
 
 
-def scaled_dot_product_attention__onnx(*args, **kwargs):
+def scaled_dot_product_attention__onnx(*args: Any, **kwargs: Any) -> torch.Tensor:
     """PyTorch's ``F.scaled_dot_product_attention``, unchanged (instead of mmdeploy's
     default rewrite, which inverts ``scale``)."""
     return FUNCTION_REWRITER.get_context().origin_func(*args, **kwargs)
 
 
-def _opset(ctx):
+def _opset(ctx: 'ContextCaller') -> int:
     """The export's ONNX opset; ``ctx``: the rewrite's context (mmdeploy finds a context by
     the name of the function that asks for it, so each rewrite asks itself)."""
     return get_ir_config(ctx.cfg).get('opset_version', 11)
 
 
-def roi_align__onnx(g, input, rois, output_size, spatial_scale, sampling_ratio, pool_mode,
-                    aligned):
+def roi_align__onnx(g: 'GraphContext', input: torch._C.Value, rois: torch._C.Value,
+                    output_size: Sequence[int], spatial_scale: float, sampling_ratio: int,
+                    pool_mode: str, aligned: bool) -> torch._C.Value:
     """ONNX's RoiAlign (opset >= 16) of mmcv's ``roi_align``: ``rois`` (K, 5) rows are
     (batch index, x1, y1, x2, y2)."""
     if _opset(SYMBOLIC_REWRITER.get_context()) < GRID_SAMPLE_OPSET:
@@ -80,7 +87,9 @@ def roi_align__onnx(g, input, rois, output_size, spatial_scale, sampling_ratio, 
                 else 'output_half_pixel')
 
 
-def grid_sampler__onnx(g, input, grid, interpolation_mode, padding_mode, align_corners):
+def grid_sampler__onnx(g: 'GraphContext', input: torch._C.Value, grid: torch._C.Value,
+                       interpolation_mode: torch._C.Value, padding_mode: torch._C.Value,
+                       align_corners: torch._C.Value) -> torch._C.Value:
     """ONNX's GridSample for opset >= 16, else mmdeploy's custom operator."""
     opset = _opset(SYMBOLIC_REWRITER.get_context())
     symbolic = (symbolic_opset16.grid_sampler if opset >= GRID_SAMPLE_OPSET

@@ -6,12 +6,18 @@ the same cores. mmdeploy's own OpenVINO backend cannot run with an OpenVINO of 2
 docs/deployment.md): :func:`openvino_model` reads the ONNX file with OpenVINO's own reader.
 """
 import os.path as osp
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    import onnxruntime
+    import openvino
 
-def mmdeploy_ops_library():
+
+def mmdeploy_ops_library() -> Optional[str]:
     """Path of mmdeploy's onnxruntime custom-op library, or None without mmdeploy (graphs of
     ``configs/deploy/`` at opset >= 16 need none of its operators)."""
     try:
@@ -22,7 +28,8 @@ def mmdeploy_ops_library():
     return path if path and osp.isfile(path) else None
 
 
-def onnxruntime_session(path, threads=None):
+def onnxruntime_session(path: Union[str, Path],
+                        threads: Optional[int] = None) -> 'onnxruntime.InferenceSession':
     """An onnxruntime CPU session of the ONNX file ``path`` on ``threads`` intra-op threads
     (default: torch's thread count), with mmdeploy's custom operators where installed."""
     import onnxruntime as ort
@@ -34,7 +41,8 @@ def onnxruntime_session(path, threads=None):
     return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
 
 
-def openvino_model(path, threads=None):
+def openvino_model(path: Union[str, Path],
+                   threads: Optional[int] = None) -> 'openvino.CompiledModel':
     """The ONNX file ``path`` compiled by OpenVINO for the CPU, fp32 (no lower-precision
     hint), on ``threads`` threads (default: torch's). Raises ImportError without openvino."""
     import openvino as ov
@@ -44,12 +52,14 @@ def openvino_model(path, threads=None):
     return core.compile_model(core.read_model(str(path)), 'CPU', config)
 
 
-def run_onnxruntime(session, inputs):
+def run_onnxruntime(session: 'onnxruntime.InferenceSession',
+                    inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Outputs (numpy arrays) of an onnxruntime session on {input name: array}."""
     return session.run(None, inputs)
 
 
-def run_openvino(compiled, inputs):
+def run_openvino(compiled: 'openvino.CompiledModel',
+                 inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Outputs (numpy arrays, in the model's output order) of a compiled OpenVINO model."""
     result = compiled(inputs)
     return [np.asarray(result[out]) for out in compiled.outputs]

@@ -21,31 +21,31 @@ warning, since emulated bf16 is slower than fp32 (:func:`inference_amp_config`).
 """
 import logging
 from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 from mmengine.device import is_cuda_available, is_mlu_available, is_musa_available, is_npu_available
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import LOOPS, OPTIM_WRAPPERS
 from mmengine.runner import TestLoop, ValLoop
+from mmengine.runner.base_loop import BaseLoop
+from torch.optim import Optimizer
+
+from ..models.cpu_inference import cpu_bf16
 
 AMP_WRAPPER_TYPES = ('AmpOptimWrapper', AmpOptimWrapper)
 
 
-def cpu_bf16_kernels():
-    """Whether oneDNN has bf16 kernels on this CPU (avx512bw/vl/dq or avx_ne_convert; a plain
-    AVX2 CPU has none, and bf16 autocast then fails in its first convolution)."""
-    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def has_amp_accelerator():
+def has_amp_accelerator() -> bool:
     """Whether mmengine's ``AmpOptimWrapper`` can run here (CUDA, NPU, MLU or MUSA)."""
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
 
 
-def _to_fp32(data):
+def _to_fp32(data: Any) -> Any:
     """Every low-precision floating tensor in a (nested) output cast to fp32."""
     if isinstance(data, torch.Tensor):
         return data.float() if data.is_floating_point() and data.dtype != torch.float64 \
@@ -58,7 +58,8 @@ def _to_fp32(data):
 
 
 @contextmanager
-def autocast_features(model, dtype=torch.bfloat16, device_type='cpu'):
+def autocast_features(model: nn.Module, dtype: torch.dtype = torch.bfloat16,
+                      device_type: str = 'cpu') -> Iterator[None]:
     """Inside the block, ``model``'s feature extractor runs under autocast to ``dtype`` and
     hands fp32 features to the rest of the model, which runs without autocast.
 
@@ -74,7 +75,7 @@ def autocast_features(model, dtype=torch.bfloat16, device_type='cpu'):
             yield
         return
 
-    def extract_feat(*args, **kwargs):
+    def extract_feat(*args: Any, **kwargs: Any) -> Any:
         with torch.autocast(device_type, dtype=dtype):
             return _to_fp32(method(inner, *args, **kwargs))
 
@@ -90,7 +91,8 @@ def autocast_features(model, dtype=torch.bfloat16, device_type='cpu'):
             inner.extract_feat = shadowed
 
 
-def cpu_amp_config(optim_wrapper):
+def cpu_amp_config(optim_wrapper: Union[dict, Optimizer, OptimWrapper]
+                   ) -> Union[dict, Optimizer, OptimWrapper]:
     """The optimizer-wrapper config to build on this machine: an ``AmpOptimWrapper``
     config becomes a :class:`CPUAmpOptimWrapper` one where no accelerator is present; any
     other config (or built wrapper) is returned as it is. Does not modify its argument."""
@@ -117,7 +119,8 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
         **kwargs: passed to ``OptimWrapper`` (optimizer, clip_grad, accumulative_counts).
     """
 
-    def __init__(self, loss_scale='dynamic', dtype=None, **kwargs):
+    def __init__(self, loss_scale: Union[str, float, dict] = 'dynamic',
+                 dtype: Optional[Union[str, torch.dtype]] = None, **kwargs: Any) -> None:
         kwargs.pop('use_fsdp', None)  # FSDP is a GPU feature
         # AmpOptimWrapper.__init__ asserts an accelerator; it sets nothing but the three
         # attributes below (pinned by tests/engine/test_amp.py), so skip to OptimWrapper's.
@@ -131,7 +134,7 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
         if self.cast_dtype not in (torch.bfloat16, torch.float16):
             raise ValueError(f'CPUAmpOptimWrapper: dtype must be bfloat16 or float16, got '
                              f'{self.cast_dtype}')
-        if self.cast_dtype == torch.bfloat16 and not cpu_bf16_kernels():
+        if self.cast_dtype == torch.bfloat16 and cpu_bf16() == 'none':
             raise RuntimeError(
                 'CPUAmpOptimWrapper: this CPU has no oneDNN bf16 kernels (they need avx512bw/vl/dq '
                 f'or avx_ne_convert; torch sees {torch.backends.cpu.get_cpu_capability()}), so '
@@ -152,7 +155,7 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
                             f'dict, got {loss_scale!r}')
 
     @contextmanager
-    def optim_context(self, model):
+    def optim_context(self, model: nn.Module) -> Iterator[None]:
         """The optimizer wrapper's context (gradient accumulation) plus the feature
         extractor under CPU autocast."""
         with OptimWrapper.optim_context(self, model), \
@@ -163,7 +166,7 @@ class CPUAmpOptimWrapper(AmpOptimWrapper):
 class _FeaturesUnderCPUAutocast:
     """Loop mix-in: every iteration's feature extractor under bf16 CPU autocast."""
 
-    def run_iter(self, idx, data_batch):
+    def run_iter(self, idx: int, data_batch: Union[dict, Sequence[dict]]) -> None:
         with autocast_features(self.runner.model):
             super().run_iter(idx, data_batch)
 
@@ -180,12 +183,11 @@ class CPUAmpTestLoop(_FeaturesUnderCPUAutocast, TestLoop):
     autocast (:func:`autocast_features`): what ``test_cfg.fp16=True`` becomes on a CPU."""
 
 
-def inference_amp_available(device_type):
+def inference_amp_available(device_type: str) -> bool:
     """Whether mixed-precision inference pays off on ``device_type`` ('cuda', 'cpu', ...):
     on a GPU always (fp16), on a CPU only with native bf16 (avx512_bf16 or AMX), without
     which oneDNN emulates bf16 and runs slower than fp32. Logs why when it returns False."""
-    from ..models.cpu_inference import native_bf16
-    if device_type != 'cpu' or native_bf16():
+    if device_type != 'cpu' or cpu_bf16() == 'native':
         return True
     print_log('mixed-precision inference asked for, but this CPU has no native bf16 '
               '(avx512_bf16 or AMX) and would run slower than fp32: running in fp32',
@@ -194,7 +196,7 @@ def inference_amp_available(device_type):
 
 
 @contextmanager
-def inference_autocast(model, device_type):
+def inference_autocast(model: nn.Module, device_type: str) -> Iterator[None]:
     """Mixed-precision inference of ``model`` on ``device_type``: on a GPU fp16 autocast
     (as mmengine's ``fp16=True`` loops), on a CPU with native bf16 the feature extractor in
     bf16 (:func:`autocast_features`), on a CPU without it fp32 (with a warning)."""
@@ -208,7 +210,8 @@ def inference_autocast(model, device_type):
         yield
 
 
-def inference_amp_config(loop_cfg, device_type, default_type):
+def inference_amp_config(loop_cfg: Union[dict, BaseLoop], device_type: str,
+                         default_type: str) -> Union[dict, BaseLoop]:
     """A val / test loop config (``val_cfg`` / ``test_cfg``; ``default_type`` 'ValLoop' /
     'TestLoop', what mmengine builds for a config without ``type``) for this device: with
     ``fp16=True`` on a CPU, mmengine's ``ValLoop`` / ``TestLoop`` become

@@ -5,9 +5,12 @@ mmengine 0.10.7 assumes a GPU under the pytorch launcher: ``init_dist`` calls
 which fail on a CPU. On a machine with CUDA nothing here changes anything.
 """
 import logging
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.distributed as torch_dist
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
@@ -17,12 +20,14 @@ from mmengine.registry import MODEL_WRAPPERS
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """``MMDistributedDataParallel`` that accepts a CPU module (``device_ids`` dropped)."""
 
-    def __init__(self, module, device_ids=None, **kwargs):
+    def __init__(self, module: nn.Module,
+                 device_ids: Optional[Sequence[Union[int, torch.device]]] = None,
+                 **kwargs: Any) -> None:
         on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
         super().__init__(module=module, device_ids=None if on_cpu else device_ids, **kwargs)
 
 
-def _sync_bn_to_bn(node):
+def _sync_bn_to_bn(node: Any) -> int:
     """Turn every ``norm_cfg=dict(type='SyncBN', ...)`` in a config tree into BN (in place);
     returns how many it changed."""
     changed = 0
@@ -38,7 +43,7 @@ def _sync_bn_to_bn(node):
     return changed
 
 
-def cpu_wrapper_config(cfg) -> dict:
+def cpu_wrapper_config(cfg: Union[Config, ConfigDict]) -> dict:
     """The config's ``model_wrapper_cfg`` for :class:`CPUDistributedDataParallel`, with the
     DDP options mmengine gives GPU runs (``Runner.wrap_model`` without a wrapper config:
     ``broadcast_buffers=False``, the config's ``find_unused_parameters``), which a wrapper
@@ -50,7 +55,7 @@ def cpu_wrapper_config(cfg) -> dict:
     return wrapper
 
 
-def prepare_cpu_distributed(cfg):
+def prepare_cpu_distributed(cfg: Union[Config, ConfigDict]) -> bool:
     """When a distributed launcher runs on a machine without CUDA, start the process group
     (``env://`` variables from torchrun) with the configured backend, use
     :class:`CPUDistributedDataParallel`, and build SyncBN layers as BN (SyncBN has no CPU

@@ -8,15 +8,19 @@
 """
 import math
 import os.path as osp
+from typing import Optional
 
 import torch
 from mmengine.dist import all_gather_object, all_reduce, get_rank, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner, find_latest_checkpoint
 
-from ..utils import check_state_dict_fits, get_rng_states, set_rng_states
+from ..checkpoint import check_state_dict_fits
+from .mmengine_internals import runner_resumes
 from .preemption import clear_marker
+from .random_states import get_rng_states, set_rng_states
 
 
 @HOOKS.register_module()
@@ -38,7 +42,8 @@ class ExactResumeHook(Hook):
       :class:`~litv2_mm.engine.LITv2Runner`, as mmengine calls ``before_save_checkpoint``
       on rank 0 alone). Resumed with another number of ranks,
       every rank gets rank 0's (with a warning).
-    * The states hold no tensors (:func:`~litv2_mm.utils.get_rng_states`): a checkpoint read
+    * The states hold no tensors (:func:`~litv2_mm.engine.random_states.get_rng_states`): a
+      checkpoint read
       back to a GPU (mmengine resumes with ``map_location=get_device()``) restores them as
       they were, and each rank's CUDA state goes to the device the rank uses.
     * Validation leaves the random states as it found them (a dataloader draws a seed when
@@ -52,10 +57,10 @@ class ExactResumeHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self):
-        self._pending = None
-        self._before_val = None
-        self._rank_states = None
+    def __init__(self) -> None:
+        self._pending: Optional[dict] = None
+        self._before_val: Optional[dict] = None
+        self._rank_states: Optional[list] = None
 
     def gather_rank_states(self) -> None:
         """Gather every rank's random states for the checkpoint about to be written: a
@@ -64,22 +69,22 @@ class ExactResumeHook(Hook):
         if get_world_size() > 1:
             self._rank_states = all_gather_object(get_rng_states())
 
-    def before_val(self, runner):
+    def before_val(self, runner: Runner) -> None:
         self._before_val = get_rng_states()
 
-    def after_val(self, runner):
+    def after_val(self, runner: Runner) -> None:
         if self._before_val is not None:
             set_rng_states(self._before_val)
             self._before_val = None
 
-    def before_save_checkpoint(self, runner, checkpoint):
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         # rank 0 only (mmengine's save_checkpoint is master_only)
         checkpoint['rng_states'] = self._rank_states or [get_rng_states()]
         self._rank_states = None
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         states = checkpoint.get('rng_states')
-        if not getattr(runner, '_resume', False) or states is None:
+        if not runner_resumes(runner) or states is None:
             return
         if isinstance(states, dict):  # one process's states (earlier litv2_mm checkpoints)
             states = [states]
@@ -89,26 +94,43 @@ class ExactResumeHook(Hook):
                                   "resumes with rank 0's")
         self._pending = states[get_rank()] if len(states) == get_world_size() else states[0]
 
-    def before_train_epoch(self, runner):
+    def before_train_epoch(self, runner: Runner) -> None:
         if self._pending is not None:
             set_rng_states(self._pending)
             self._pending = None
 
 
+def loaded_checkpoint(runner: Runner) -> Optional[str]:
+    """The checkpoint mmengine's ``Runner.load_or_resume`` loads: ``load_from``, else, when
+    resuming, the latest one of the work dir (``find_latest_checkpoint``)."""
+    return runner.cfg.get('load_from') or (
+        find_latest_checkpoint(runner.work_dir) if runner.cfg.get('resume') else None)
+
+
 @HOOKS.register_module()
 class CheckpointFitHook(Hook):
     """Check every checkpoint the runner loads (``load_from``, ``--resume``, ``tools/test.py``)
-    against the model before it is used: see :func:`~litv2_mm.utils.check_state_dict_fits`.
-    The config key ``allow_partial_load`` (default False) turns the error into a warning."""
+    against the model before it is used: see :func:`~litv2_mm.checkpoint.check_state_dict_fits`.
+
+    Args:
+        allow_partial (bool): load only the tensors that fit, with a warning listing the others,
+            instead of failing (fine-tuning from another head on purpose). Default False;
+            ``--allow-partial-load`` of litv2_mm's tools sets it.
+    """
 
     priority = 'VERY_HIGH'
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def __init__(self, allow_partial: bool = False) -> None:
+        if not isinstance(allow_partial, bool):
+            raise TypeError(f'CheckpointFitHook: allow_partial must be True or False, '
+                            f'got {allow_partial!r}')
+        self.allow_partial = allow_partial
+
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        source = getattr(runner, 'loading_checkpoint', None) or runner.cfg.get('load_from')
+        source = loaded_checkpoint(runner)
         check_state_dict_fits(model, checkpoint, f'checkpoint {source or ""}'.strip(),
-                              allow_partial=bool(runner.cfg.get('allow_partial_load', False)),
-                              logger=runner.logger)
+                              allow_partial=self.allow_partial, logger=runner.logger)
 
 
 NONFINITE_ACTIONS = ('error', 'warn')
@@ -144,29 +166,36 @@ class FiniteLossHook(Hook):
       not finite, the learning rate and what to try. Rank 0 writes it to
       ``work_dir/diverged`` (:data:`DIVERGED_MARKER`), so an elastic restart does not replay
       the divergence; the next start of the run by hand (``--resume``) removes it.
-    * The config key ``nonfinite_loss`` chooses: ``'error'`` (default) or ``'warn'`` (log and
-      go on). An iteration whose step the fp16 loss scaler skipped (its scale went down) is
-      only logged: that is how dynamic loss scaling handles an overflow.
+    * An iteration whose step the fp16 loss scaler skipped (its scale went down) is only
+      logged: that is how dynamic loss scaling handles an overflow.
+
+    Args:
+        on_nonfinite (str): ``'error'`` (default): stop as above; ``'warn'``: log and go on.
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self):
-        self._scale = None
+    def __init__(self, on_nonfinite: str = 'error') -> None:
+        if on_nonfinite not in NONFINITE_ACTIONS:
+            raise ValueError(f'FiniteLossHook: on_nonfinite must be one of {NONFINITE_ACTIONS}, '
+                             f'got {on_nonfinite!r}')
+        self.on_nonfinite = on_nonfinite
+        self._scale: Optional[float] = None
 
-    def before_run(self, runner):
+    def before_run(self, runner: Runner) -> None:
         clear_marker(runner.work_dir, DIVERGED_MARKER)  # the user starts again on purpose
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
+    def before_train_iter(self, runner: Runner, batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
         self._scale = self._loss_scale(runner)
 
     @staticmethod
-    def _loss_scale(runner):
+    def _loss_scale(runner: Runner) -> Optional[float]:
         scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
         return scaler.get_scale() if scaler is not None and scaler.is_enabled() else None
 
     @staticmethod
-    def _ranks_with(flags):
+    def _ranks_with(flags: tuple[bool, bool]) -> tuple[list[int], list[int]]:
         """The ranks whose flag (loss, weights) is set, from every rank's flags: one
         all-reduce of a (world size, 2) tensor."""
         table = torch.zeros(get_world_size(), 2, dtype=torch.int64)
@@ -176,7 +205,8 @@ class FiniteLossHook(Hook):
         return [r for r in range(len(table)) if table[r, 0]], \
             [r for r in range(len(table)) if table[r, 1]]
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
         losses = {k: float(v.detach() if torch.is_tensor(v) else v)
                   for k, v in (outputs or {}).items() if 'loss' in k}
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
@@ -185,9 +215,6 @@ class FiniteLossHook(Hook):
         loss_ranks, weight_ranks = self._ranks_with((bool(bad), bool(weights)))
         if not loss_ranks and not weight_ranks:
             return
-        action = runner.cfg.get('nonfinite_loss', 'error')
-        if action not in NONFINITE_ACTIONS:
-            raise ValueError(f'nonfinite_loss must be one of {NONFINITE_ACTIONS}, got {action!r}')
         iteration = runner.iter + 1
         terms = ', '.join(f'{k}={v}' for k, v in bad.items())
         scale = self._loss_scale(runner)
@@ -213,8 +240,8 @@ class FiniteLossHook(Hook):
                    f'(optim_wrapper.optimizer.lr) or a longer warm-up, gradient clipping '
                    f'(optim_wrapper.clip_grad=dict(max_norm=...)), or, under --amp, fp32; '
                    f'resume from the last checkpoint with --resume. To go on regardless, '
-                   f"set nonfinite_loss='warn' in the config.")
-        if action == 'warn':
+                   f"set on_nonfinite='warn' on the FiniteLossHook in the config.")
+        if self.on_nonfinite == 'warn':
             runner.logger.warning(message)
             return
         if is_main_process():

@@ -18,8 +18,9 @@ It is registered in mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS``, the parent o
 mmseg's and mmpretrain's, so a config finds it under any ``default_scope``. mmpretrain is
 imported when the first one is built, not when ``litv2_mm`` is.
 """
-import functools
+from typing import Any, Callable, Optional
 
+import torch.nn as nn
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -28,7 +29,7 @@ PARAMWISE_FIELDS = ('layer_decay_rate', 'norm_decay_mult', 'bias_decay_mult', 'f
                     'custom_keys')
 
 
-def backbone_layer_depth(model):
+def backbone_layer_depth(model: nn.Module) -> Callable[[str], tuple[int, int]]:
     """``name -> (depth, num_layers)`` for every parameter name of ``model`` (an mmdet
     detector, mmseg segmentor or mmpretrain classifier): its backbone's
     ``get_layer_depth(name, 'backbone.')``. A parameter outside the backbone (neck, heads)
@@ -50,7 +51,7 @@ def backbone_layer_depth(model):
                         'use a backbone that defines it (LITv2 does), or drop '
                         '`optim_wrapper.constructor` and `paramwise_cfg.layer_decay_rate`')
 
-    def depth(param_name):
+    def depth(param_name: str) -> tuple[int, int]:
         return get_layer_depth(param_name, 'backbone.')
 
     return depth
@@ -71,8 +72,8 @@ class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     needs no ``custom_keys`` for them. Frozen parameters (``requires_grad=False``) are left
     out, as in mmpretrain.
 
-    An instance is of a subclass of this class and mmpretrain's, made when the first one is
-    built, so that ``import litv2_mm`` does not import mmpretrain.
+    mmpretrain's rules (its ``add_params``) are imported when the first parameters are
+    grouped, so that ``import litv2_mm`` does not import mmpretrain.
 
     Args:
         optim_wrapper_cfg (dict): the ``optim_wrapper`` config (``optimizer`` with ``lr``
@@ -81,10 +82,7 @@ class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             fields above.
     """
 
-    def __new__(cls, optim_wrapper_cfg, paramwise_cfg=None):
-        return super().__new__(_with_mmpretrain_rules(cls))
-
-    def __init__(self, optim_wrapper_cfg, paramwise_cfg=None):
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
         if not isinstance(paramwise_cfg, dict) or 'layer_decay_rate' not in paramwise_cfg:
             raise ValueError('BackboneLayerDecayOptimWrapperConstructor needs '
                              '`optim_wrapper.paramwise_cfg.layer_decay_rate` (in (0, 1]), got '
@@ -106,31 +104,24 @@ class BackboneLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                              f'weight_decay` (0 for none), got optimizer={optimizer!r}')
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
 
-    def add_params(self, params, module, prefix='', get_layer_depth=None, **kwargs):
+    def add_params(self, params: list, module: nn.Module, prefix: str = '',
+                   get_layer_depth: Optional[Callable] = None, **kwargs: Any) -> None:
         """mmpretrain's ``add_params`` with ``get_layer_depth`` from ``module.backbone`` (at
         the top level, ``prefix=''``); then a ``custom_keys`` ``lr_mult`` multiplies the
         learning rate of the parameters whose names contain the key (mmpretrain leaves it in
-        the group unused)."""
+        the group unused).
+
+        mmpretrain's method runs as a function of this constructor: it reads only what
+        mmengine's ``DefaultOptimWrapperConstructor`` sets (``paramwise_cfg``, ``base_lr``,
+        ``base_wd``) and recurses through ``self.add_params`` (this method)."""
+        from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
         if get_layer_depth is None:
             get_layer_depth = backbone_layer_depth(module)
-        super().add_params(params, module, prefix=prefix, get_layer_depth=get_layer_depth,
-                           **kwargs)
+        LearningRateDecayOptimWrapperConstructor.add_params(
+            self, params, module, prefix=prefix, get_layer_depth=get_layer_depth, **kwargs)
         if prefix == '':
             for group in params:
                 lr_mult = group.pop('lr_mult', None)
                 if lr_mult is not None:
                     group['lr'] *= lr_mult
                     group['lr_scale'] *= lr_mult
-
-
-@functools.lru_cache(maxsize=None)
-def _with_mmpretrain_rules(cls):
-    """``cls`` (a subclass of :class:`BackboneLayerDecayOptimWrapperConstructor`) combined with
-    mmpretrain's ``LearningRateDecayOptimWrapperConstructor`` after it in the method order, so
-    that ``cls.add_params``'s ``super()`` is mmpretrain's (imported here, on first use)."""
-    from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
-    if issubclass(cls, LearningRateDecayOptimWrapperConstructor):
-        return cls
-    return type(cls.__name__, (cls, LearningRateDecayOptimWrapperConstructor),
-                {'__module__': cls.__module__, '__qualname__': cls.__qualname__,
-                 '__doc__': cls.__doc__})

@@ -2,30 +2,19 @@
 checkpoint written in the middle of an epoch."""
 import itertools
 import logging
+from typing import Any, Iterable, Iterator, Optional, Union
 
+import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
+from mmengine.runner import Runner
 from mmengine.runner.base_loop import BaseLoop
-from mmengine.runner.loops import (EpochBasedTrainLoop, IterBasedTrainLoop,
-                                   _InfiniteDataloaderIterator)
+from mmengine.runner.loops import EpochBasedTrainLoop, IterBasedTrainLoop
+from torch.utils.data import DataLoader
 
-from ..utils import get_rng_states, set_rng_states
+from .mmengine_internals import infinite_iterator
+from .random_states import get_rng_states, set_rng_states
 from .sample_seeding import BatchSamplerWrapper, with_batch_sampler
-
-
-def infinite_iterator(dataloader, epoch=0):
-    """mmengine's infinite iterator over ``dataloader`` (the one ``IterBasedTrainLoop``
-    uses: at the end of the data it warns, sets the sampler's next epoch and starts again),
-    counting epochs from ``epoch``.
-
-    The one place litv2_mm uses mmengine internals (pinned by tests/engine/test_loops.py):
-    mmengine has no public way to start the iterator at another epoch than 0, and a run
-    resumed in epoch ``epoch`` of a finite sampler must set epoch ``epoch + 1`` next, as the
-    uninterrupted run does, so the private class's epoch counter ``_epoch`` is set.
-    """
-    iterator = _InfiniteDataloaderIterator(dataloader)
-    iterator._epoch = epoch
-    return iterator
 
 
 class _NotIterated:
@@ -33,10 +22,10 @@ class _NotIterated:
     ``__init__`` starts iterating its dataloader (worker processes start and prefetch
     batches), which must wait until the resume point is known."""
 
-    def __init__(self, dataloader):
+    def __init__(self, dataloader: DataLoader) -> None:
         self.dataset = dataloader.dataset
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(())
 
 
@@ -46,16 +35,16 @@ class _ResumedBatchSampler(BatchSamplerWrapper):
     batches come from the same iterator that goes on, so state a batch sampler keeps
     between batches (mmdet's aspect-ratio buckets) stays consistent."""
 
-    def __init__(self, batch_sampler, skip):
+    def __init__(self, batch_sampler: Iterable[list[int]], skip: int) -> None:
         super().__init__(batch_sampler)
         self._skip = skip
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
         skip, self._skip = self._skip, 0
         yield from itertools.islice(iter(self.batch_sampler), skip, None)
 
 
-def skip_batches(dataloader, skip):
+def skip_batches(dataloader: DataLoader, skip: int) -> Optional[DataLoader]:
     """``dataloader`` positioned after its first ``skip`` batches of this pass, drawn as
     indices only (see :class:`_ResumedBatchSampler`), or None if it has no batch sampler to
     position."""
@@ -67,7 +56,7 @@ def skip_batches(dataloader, skip):
     return with_batch_sampler(dataloader, _ResumedBatchSampler(batch_sampler, skip))
 
 
-def _replay_warning(dataloader, skip):
+def _replay_warning(dataloader: DataLoader, skip: int) -> None:
     print_log(f'{type(dataloader).__name__} has no batch sampler to position: loading the '
               f'{skip} trained batches again to reach the resume point', logger='current',
               level=logging.WARNING)
@@ -94,8 +83,9 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     replay, with a warning. Arguments as for ``IterBasedTrainLoop``.
     """
 
-    def __init__(self, runner, dataloader, max_iters, val_begin=1, val_interval=1000,
-                 dynamic_intervals=None):
+    def __init__(self, runner: Runner, dataloader: Union[DataLoader, dict],
+                 max_iters: Union[int, float], val_begin: int = 1, val_interval: int = 1000,
+                 dynamic_intervals: Optional[list[tuple[int, int]]] = None) -> None:
         if int(max_iters) != max_iters or max_iters < 1:
             raise ValueError(f'train_cfg.max_iters must be a positive int, got {max_iters!r}')
         BaseLoop.__init__(self, runner, dataloader)  # builds a dataloader config, as mmengine
@@ -105,7 +95,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
                          val_interval=val_interval, dynamic_intervals=dynamic_intervals)
         self.dataloader, self.dataloader_iterator = built, None
 
-    def _start_iterator(self):
+    def _start_iterator(self) -> Iterator[Any]:
         """The dataloader iterator, positioned at batch ``self._iter`` (see the class doc);
         the random states are the same before and after (a dataloader draws its base seed).
         """
@@ -130,7 +120,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         set_rng_states(states)
         return iterator
 
-    def run(self):
+    def run(self) -> nn.Module:
         """Launch training (hooks in the order of mmengine's loop, see the class doc)."""
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
@@ -171,8 +161,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     ``EpochBasedTrainLoop``.
     """
 
-    def __init__(self, runner, dataloader, max_epochs, val_begin=1, val_interval=1,
-                 dynamic_intervals=None):
+    def __init__(self, runner: Runner, dataloader: Union[DataLoader, dict], max_epochs: int,
+                 val_begin: int = 1, val_interval: int = 1,
+                 dynamic_intervals: Optional[list[tuple[int, int]]] = None) -> None:
         sampler = (dataloader.get('sampler') or {}).get('type') if isinstance(
             dataloader, dict) else type(getattr(dataloader, 'sampler', None)).__name__
         if sampler == 'InfiniteSampler':
@@ -184,7 +175,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, val_begin=val_begin,
                          val_interval=val_interval, dynamic_intervals=dynamic_intervals)
 
-    def run_epoch(self):
+    def run_epoch(self) -> None:
         """Iterate one epoch (the rest of it after a mid-epoch resume)."""
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
@@ -196,7 +187,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
 
-    def _batches(self, done):
+    def _batches(self, done: int) -> Iterator[tuple[int, Any]]:
         """(index, batch) pairs of this epoch from batch ``done`` on."""
         if not done:
             return enumerate(self.dataloader)

@@ -17,13 +17,16 @@ import os
 import os.path as osp
 import signal
 import threading
-from typing import Callable, Optional, Sequence
+from types import FrameType
+from typing import Callable, Iterable, NoReturn, Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.fileio import get_file_backend
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner
+from mmengine.runner.base_loop import BaseLoop
 
 PREEMPTED_EXIT_STATUS = 75
 """The exit status of a run stopped by a signal after writing its checkpoint: ``EX_TEMPFAIL``
@@ -45,14 +48,14 @@ def clear_marker(work_dir: str, name: str) -> None:
         os.remove(marker)
 
 
-def _leave_signals_to_parent(signums):
+def _leave_signals_to_parent(signums: Iterable[int]) -> None:
     """In a dataloader worker: ``signums`` sent by anyone but the worker's parent are
     ignored; a SIGTERM from the parent (the DataLoader ending a worker that did not stop in
     time) ends the worker as torch's own handler does. The signals are blocked and a daemon
     thread takes them with ``sigwaitinfo``, which tells who sent them."""
     parent = os.getppid()
 
-    def wait():
+    def wait() -> NoReturn:
         while True:
             info = signal.sigwaitinfo(signums)
             if info.si_signo == signal.SIGTERM and info.si_pid == parent:
@@ -72,7 +75,8 @@ class StopSignalsToMainProcess:
     SIGUSR1 ends a worker by default. The worker ends when the main process tells it (its
     DataLoader shuts it down, or SIGTERMs it) or dies (torch's watchdog in the worker)."""
 
-    def __init__(self, signums: Sequence[int], worker_init_fn: Optional[Callable] = None):
+    def __init__(self, signums: Sequence[int],
+                 worker_init_fn: Optional[Callable[[int], None]] = None) -> None:
         self.signums = set(signums)
         self.worker_init_fn = worker_init_fn
 
@@ -80,30 +84,6 @@ class StopSignalsToMainProcess:
         _leave_signals_to_parent(self.signums)
         if self.worker_init_fn is not None:
             self.worker_init_fn(worker_id)
-
-
-def latest_checkpoint(work_dir):
-    """The checkpoint ``work_dir/last_checkpoint`` names (what ``--resume`` without a path
-    resumes), or None."""
-    path = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        return f.read().strip() or None
-
-
-def resume_latest(cfg):
-    """``--resume`` without a path, for a run that may or may not have started before
-    (a requeued slurm job, a restarted torchrun worker): resume from the latest checkpoint
-    in ``cfg.work_dir`` if there is one (``cfg.resume=True``, ``cfg.load_from=None``), else
-    start as configured (``cfg.resume=False``, ``load_from`` kept, e.g. the weights a
-    fine-tuning starts from). In place; returns the checkpoint or None."""
-    found = latest_checkpoint(cfg.work_dir)
-    if found:
-        cfg.resume, cfg.load_from = True, None
-    else:
-        cfg.resume = False
-    return found
 
 
 @HOOKS.register_module()
@@ -132,7 +112,8 @@ class PreemptionHook(Hook):
 
     priority = 'LOWEST'
 
-    def __init__(self, signals=STOP_SIGNALS, exit_status=PREEMPTED_EXIT_STATUS):
+    def __init__(self, signals: Sequence[str] = STOP_SIGNALS,
+                 exit_status: int = PREEMPTED_EXIT_STATUS) -> None:
         unknown = [name for name in signals if not isinstance(getattr(signal, str(name), None),
                                                               signal.Signals)]
         if unknown:
@@ -146,13 +127,13 @@ class PreemptionHook(Hook):
         self.received = None  # the number of the first stop signal received
         self._previous = {}
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         # Only sets a flag: the run stops where the iteration ends (logging here could
         # deadlock on the logging lock the interrupted code holds).
         if self.received is None:
             self.received = signum
 
-    def before_run(self, runner):
+    def before_run(self, runner: Runner) -> None:
         if threading.current_thread() is not threading.main_thread():
             runner.logger.warning('PreemptionHook: not in the main thread, so no signal '
                                   'handler is installed; a stop signal ends the run at once')
@@ -161,28 +142,28 @@ class PreemptionHook(Hook):
             self._previous[signum] = signal.signal(signum, self._handle)
         clear_marker(runner.work_dir, PREEMPTED_MARKER)  # from the stop this run resumes
 
-    def _to_main_process(self, loop):
+    def _to_main_process(self, loop: Optional[BaseLoop]) -> None:
         dataloader = getattr(loop, 'dataloader', None)
         init = getattr(dataloader, 'worker_init_fn', None)
         if getattr(dataloader, 'num_workers', 0) and not isinstance(init,
                                                                     StopSignalsToMainProcess):
             dataloader.worker_init_fn = StopSignalsToMainProcess(self.signals, init)
 
-    def before_train(self, runner):
+    def before_train(self, runner: Runner) -> None:
         self._to_main_process(runner.train_loop)
 
-    def before_val(self, runner):
+    def before_val(self, runner: Runner) -> None:
         self._to_main_process(runner.val_loop)
 
-    def before_test(self, runner):
+    def before_test(self, runner: Runner) -> None:
         self._to_main_process(runner.test_loop)
 
-    def after_run(self, runner):
+    def after_run(self, runner: Runner) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
 
-    def _stop_requested(self):
+    def _stop_requested(self) -> int:
         """Whether any rank received a stop signal (one all-reduce in a distributed run)."""
         received = self.received or 0
         if get_world_size() > 1:
@@ -191,7 +172,8 @@ class PreemptionHook(Hook):
             received = int(flag.item())
         return received
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
         received = self._stop_requested()
         if not received:
             return
@@ -207,7 +189,7 @@ class PreemptionHook(Hook):
         raise SystemExit(self.exit_status)
 
     @staticmethod
-    def _save(runner):
+    def _save(runner: Runner) -> str:
         """Write ``iter_N.pth`` (unless the CheckpointHook just wrote it), then
         ``last_checkpoint`` and :data:`PREEMPTED_MARKER`, with the CheckpointHook's backend;
         returns the path."""
@@ -227,7 +209,7 @@ class PreemptionHook(Hook):
         return path
 
 
-def elastic_restart_count():
+def elastic_restart_count() -> int:
     """How many times torchrun's elastic agent has restarted this worker (0 outside
     torchrun)."""
     return int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') or 0)

@@ -20,7 +20,7 @@ usual.
 import inspect
 import logging
 import random
-from typing import Iterator, List, Optional
+from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from torch.utils.data import DataLoader
 
-from ..utils import get_rng_states, set_rng_states
+from .random_states import get_rng_states, set_rng_states
 
 
 class SampleKey(int):
@@ -39,7 +39,7 @@ class SampleKey(int):
         key.seed = seed
         return key
 
-    def __reduce__(self):  # to the workers through the index queue
+    def __reduce__(self) -> tuple[type, tuple[int, int]]:  # to the workers through the index queue
         return SampleKey, (int(self), self.seed)
 
 
@@ -54,10 +54,10 @@ class BatchSamplerWrapper:
     """A batch sampler that stands for ``batch_sampler``: attributes it does not set itself
     (``sampler``, ``batch_size``...) and its length are ``batch_sampler``'s."""
 
-    def __init__(self, batch_sampler):
+    def __init__(self, batch_sampler: Iterable[list[int]]) -> None:
         self.batch_sampler = batch_sampler
 
-    def __getattr__(self, name):  # called for names not found on the wrapper itself
+    def __getattr__(self, name: str) -> Any:  # called for names not found on the wrapper itself
         if name == 'batch_sampler':  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.batch_sampler, name)
@@ -72,7 +72,7 @@ class SampleSeedingBatchSampler(BatchSamplerWrapper):
     mmengine's ``InfiniteSampler``), the epoch is the sampler's (``sampler.epoch``, which
     ``set_epoch`` sets) when the pass starts."""
 
-    def __init__(self, batch_sampler, seed: int, rank: int = 0):
+    def __init__(self, batch_sampler: Iterable[list[int]], seed: int, rank: int = 0) -> None:
         super().__init__(batch_sampler)
         self.seed, self.rank = seed, rank
 
@@ -93,10 +93,10 @@ class SeededPipeline:
     afterwards). A sample without a key (a dataset's refetch of another index after a
     transform gave None, a sample loaded outside the dataloader) runs as it would anyway."""
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline: Callable[[dict], Optional[dict]]) -> None:
         self.pipeline = pipeline
 
-    def __call__(self, results: dict):
+    def __call__(self, results: dict) -> Optional[dict]:
         key = results.get('sample_idx')
         if not isinstance(key, SampleKey):
             return self.pipeline(results)
@@ -110,7 +110,8 @@ class SeededPipeline:
         finally:
             set_rng_states(states)
 
-    def __getattr__(self, name):  # ``transforms``, ``__repr__``... of the wrapped pipeline
+    def __getattr__(self, name: str) -> Any:
+        # ``transforms``, ``__repr__``... of the wrapped pipeline
         if name == 'pipeline':
             raise AttributeError(name)
         return getattr(self.pipeline, name)
@@ -119,7 +120,7 @@ class SeededPipeline:
         return f'SeededPipeline({self.pipeline!r})'
 
 
-def with_batch_sampler(dataloader: DataLoader, batch_sampler) -> DataLoader:
+def with_batch_sampler(dataloader: DataLoader, batch_sampler: Iterable[list[int]]) -> DataLoader:
     """A DataLoader like ``dataloader`` (same dataset, workers, collate and seeding) that
     draws its batches from ``batch_sampler``."""
     names = ('num_workers', 'collate_fn', 'pin_memory', 'timeout', 'worker_init_fn',

@@ -15,12 +15,15 @@ between 256 and 512 is held to steps of 2 pixels, in fp16 of 0.25), and so are t
 BatchNorm and GELU after the deformable conv, whose output starts the next stage's residual
 stream; only the GEMM after the sampling runs in autocast's low precision.
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
-def deform_conv2x2_s2(x, offset, weight, bias=None):
+def deform_conv2x2_s2(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                      bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """2x2, stride 2, no padding deformable conv (DCN v1, one offset group).
 
     Args:
@@ -47,7 +50,7 @@ def deform_conv2x2_s2(x, offset, weight, bias=None):
     return out.view(B, Ho, Wo, -1).permute(0, 3, 1, 2)
 
 
-def _sample_taps(x, offset):
+def _sample_taps(x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """x: (B, C, H, W), offset: (B, 8, H // 2, W // 2) -> bilinear samples (B, C, 4, P) at
     the deformed positions of the 4 taps of every output position, in x's dtype."""
     B, C, H, W = x.shape
@@ -70,14 +73,14 @@ def _sample_taps(x, offset):
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
 
-def _index_sampling(x):
+def _index_sampling(x: torch.Tensor) -> bool:
     """Whether to sample ``x`` in the index form: on CUDA under deterministic algorithms, where
     grid_sample's backward raises. Elsewhere grid_sample: CPU's backward is deterministic and
     faster, and the ONNX exporter (on CPU) maps it to ONNX's GridSample."""
     return x.device.type == 'cuda' and torch.are_deterministic_algorithms_enabled()
 
 
-def _gather_taps(x, py, px):
+def _gather_taps(x: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     """grid_sample's bilinear sampling (zeros outside the map) by index: x: (B, C, H, W), rows
     py and columns px (B, 4, P) in pixels -> (B, C, 4, P).
 
@@ -107,21 +110,21 @@ class DeformConv2x2(nn.Module):
     """The deformable conv of DTM, with the authors' key names: ``weight``, ``bias``,
     ``conv_offset.{weight,bias}``."""
 
-    def __init__(self, in_channels, out_channels):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 2, 2))
         self.bias = nn.Parameter(torch.empty(out_channels))
         self.conv_offset = nn.Conv2d(in_channels, 8, 2, stride=2)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
         bound = 1 / (self.weight[0].numel() ** 0.5)
         nn.init.uniform_(self.bias, -bound, bound)
         nn.init.zeros_(self.conv_offset.weight)
         nn.init.zeros_(self.conv_offset.bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W), H, W >= 2 -> (B, C_out, H // 2, W // 2)."""
         with torch.autocast(x.device.type, enabled=False):  # offsets in fp32 (see above)
             offset = self.conv_offset(x.to(self.conv_offset.weight.dtype))
@@ -135,13 +138,13 @@ class DeformableTokenMerging(nn.Module):
     smaller than 2 x 2 is zero-padded to 2 rather than failing.
     """
 
-    def __init__(self, in_channels, out_channels):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.dconv = DeformConv2x2(in_channels, out_channels)
         self.norm_layer = nn.BatchNorm2d(out_channels)
         self.act_layer = nn.GELU()
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int, W: int) -> tuple[torch.Tensor, int, int]:
         B, N, C = x.shape
         x = x.transpose(1, 2).reshape(B, C, H, W)
         if H < 2 or W < 2:

@@ -4,15 +4,16 @@ Tokens (B, H*W, C) on an H x W map -> (B, H*W, C). Parameter names follow the au
 checkpoints: ``h_qkv``, ``h_proj`` (Hi-Fi) and ``l_q``, ``l_kv``, ``l_proj`` (Lo-Fi).
 """
 import math
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import cpu_inference
+from .cpu_inference import CHUNK_ELEMENTS, cpu_speedups_enabled, images_per_chunk, inference_dtype
 
 
-def hilo_head_split(num_heads, alpha, window_size):
+def hilo_head_split(num_heads: int, alpha: float, window_size: int) -> tuple[int, int]:
     """Return (hifi_heads, lofi_heads): Lo-Fi takes ``int(num_heads * alpha)`` heads;
     a window of 1 makes the layer plain multi-head attention (all heads Lo-Fi)."""
     if window_size == 1:
@@ -21,7 +22,7 @@ def hilo_head_split(num_heads, alpha, window_size):
     return num_heads - lofi_heads, lofi_heads
 
 
-def check_hilo_args(dim, num_heads, window_size, alpha):
+def check_hilo_args(dim: int, num_heads: int, window_size: int, alpha: float) -> None:
     """Raise ValueError naming the bad argument."""
     if not isinstance(dim, int) or dim <= 0:
         raise ValueError(f'dim must be a positive int, got {dim!r}')
@@ -35,7 +36,8 @@ def check_hilo_args(dim, num_heads, window_size, alpha):
         raise ValueError(f'alpha must lie in [0, 1], got {alpha!r}')
 
 
-def hilo_flops(dim, hifi_dim, lofi_dim, window_size, H, W):
+def hilo_flops(dim: int, hifi_dim: int, lofi_dim: int, window_size: int, H: int,
+               W: int) -> tuple[int, int]:
     """Multiply-adds of one HiLo layer on an H x W map, counted as the authors do, split as
     (linear projections without bias, the two attention matrix products).
 
@@ -74,95 +76,120 @@ class HiLoAttention(nn.Module):
     any H, W >= 1: the padding is internal) returns (B, N, C). There is no residual or
     norm inside: a block adds them (``x + attn(norm(x), H, W)``). Plain PyTorch; use it
     on its own as in docs/hilo.md.
+
+    In CPU inference the images go through :meth:`hilo` a few at a time
+    (:meth:`hilo_in_image_groups`), where ``cpu_speedups`` (read when the layer is built,
+    see :mod:`~litv2_mm.models.cpu_inference`) is on.
     """
 
-    def __init__(self, dim, num_heads=8, qkv_bias=False, qk_scale=None, attn_drop=0.,
-                 proj_drop=0., window_size=2, alpha=0.5):
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False,
+                 qk_scale: Optional[float] = None, attn_drop: float = 0., proj_drop: float = 0.,
+                 window_size: int = 2, alpha: float = 0.5) -> None:
         super().__init__()
         check_hilo_args(dim, num_heads, window_size, alpha)
         self.dim = dim
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.ws = window_size
+        self.window_size = window_size
         self.alpha = alpha
         self.scale = qk_scale or self.head_dim ** -0.5
-        self.h_heads, self.l_heads = hilo_head_split(num_heads, alpha, window_size)
-        self.h_dim = self.h_heads * self.head_dim
-        self.l_dim = self.l_heads * self.head_dim
+        self.hifi_heads, self.lofi_heads = hilo_head_split(num_heads, alpha, window_size)
+        self.hifi_dim = self.hifi_heads * self.head_dim
+        self.lofi_dim = self.lofi_heads * self.head_dim
         self.attn_drop = attn_drop
-        if self.l_heads > 0:
-            self.l_q = nn.Linear(dim, self.l_dim, bias=qkv_bias)
-            self.l_kv = nn.Linear(dim, self.l_dim * 2, bias=qkv_bias)
-            self.l_proj = nn.Linear(self.l_dim, self.l_dim)
-        if self.h_heads > 0:
-            self.h_qkv = nn.Linear(dim, self.h_dim * 3, bias=qkv_bias)
-            self.h_proj = nn.Linear(self.h_dim, self.h_dim)
+        # parameter names as in the authors' checkpoints: l_* Lo-Fi, h_* Hi-Fi
+        if self.lofi_heads > 0:
+            self.l_q = nn.Linear(dim, self.lofi_dim, bias=qkv_bias)
+            self.l_kv = nn.Linear(dim, self.lofi_dim * 2, bias=qkv_bias)
+            self.l_proj = nn.Linear(self.lofi_dim, self.lofi_dim)
+        if self.hifi_heads > 0:
+            self.h_qkv = nn.Linear(dim, self.hifi_dim * 3, bias=qkv_bias)
+            self.h_proj = nn.Linear(self.hifi_dim, self.hifi_dim)
         self.proj_drop = nn.Dropout(proj_drop)
+        self.cpu_speedups = cpu_speedups_enabled()
 
-    def extra_repr(self):
-        return (f'dim={self.dim}, hifi_heads={self.h_heads}, lofi_heads={self.l_heads}, '
-                f'window_size={self.ws}')
+    def extra_repr(self) -> str:
+        return (f'dim={self.dim}, hifi_heads={self.hifi_heads}, lofi_heads={self.lofi_heads}, '
+                f'window_size={self.window_size}')
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         """x: (B, H*W, C) tokens of an H x W map (row-major) -> (B, H*W, C)."""
         B, N, C = x.shape
         if N != H * W or C != self.dim:
             raise ValueError(f'HiLoAttention expects x of shape (B, H*W={H * W}, C={self.dim}), '
                              f'got {tuple(x.shape)}')
         x = x.view(B, H, W, C)
-        pad_b, pad_r = (-H) % self.ws, (-W) % self.ws
+        s = self.window_size
+        pad_b, pad_r = (-H) % s, (-W) % s
         if pad_b or pad_r or torch.jit.is_tracing():  # a traced graph pads for every size
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        if cpu_inference.compute_dtype(x, self) is not None:
-            out = cpu_inference.hilo_by_image_groups(self, x)
+        if inference_dtype(x, self) is not None:
+            out = self.hilo_in_image_groups(x)
         else:
             out = self.hilo(x)
         return self.proj_drop(out[:, :H, :W].reshape(B, N, C))
 
-    def hilo(self, x):
+    def hilo_in_image_groups(self, x: torch.Tensor,
+                             chunk_elements: int = CHUNK_ELEMENTS) -> torch.Tensor:
+        """:meth:`hilo` a group of images at a time (every image attends only to itself),
+        each group's widest intermediate (the fused q/k/v GEMM or the Lo-Fi k/v) at most
+        ``chunk_elements`` elements; without autograd. (B, Hp, Wp, C) -> (B, Hp, Wp, C)."""
+        B, Hp, Wp, C = x.shape
+        widest = max(3 * self.hifi_dim + self.lofi_dim, 2 * C)
+        group = images_per_chunk(Hp * Wp * widest, chunk_elements)
+        if group >= B:
+            return self.hilo(x)
+        first = self.hilo(x[:group])
+        out = first.new_empty(x.shape)
+        out[:group] = first
+        for b in range(group, B, group):
+            out[b:b + group] = self.hilo(x[b:b + group])
+        return out
+
+    def hilo(self, x: torch.Tensor) -> torch.Tensor:
         """Both branches on the padded map. (B, Hp, Wp, C) -> (B, Hp, Wp, C), Hi-Fi first."""
-        if self.l_heads == 0:
+        if self.lofi_heads == 0:
             return self.hifi(self.h_qkv(x))
-        if self.h_heads == 0:
+        if self.hifi_heads == 0:
             return self.lofi(x, self.l_q(x))
         # Hi-Fi q, k, v and Lo-Fi q in one GEMM over x
         weight = torch.cat((self.h_qkv.weight, self.l_q.weight))
         bias = None if self.h_qkv.bias is None else torch.cat((self.h_qkv.bias, self.l_q.bias))
-        qkv, q = F.linear(x, weight, bias).split((3 * self.h_dim, self.l_dim), dim=-1)
+        qkv, q = F.linear(x, weight, bias).split((3 * self.hifi_dim, self.lofi_dim), dim=-1)
         return torch.cat((self.hifi(qkv), self.lofi(x, q)), dim=-1)
 
-    def hifi(self, qkv):
+    def hifi(self, qkv: torch.Tensor) -> torch.Tensor:
         """Attention inside every s x s window.
-        qkv: (B, Hp, Wp, 3 * h_dim) -> (B, Hp, Wp, h_dim)."""
+        qkv: (B, Hp, Wp, 3 * hifi_dim) -> (B, Hp, Wp, hifi_dim)."""
         B, Hp, Wp, _ = qkv.shape
-        s, heads, hd = self.ws, self.h_heads, self.head_dim
+        s, heads, hd = self.window_size, self.hifi_heads, self.head_dim
         qkv = qkv.reshape(B, Hp // s, s, Wp // s, s, 3, heads, hd)
         # -> (3, B * windows, heads, s * s, hd): one copy, the windows become the batch
         qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, -1, heads, s * s, hd)
         out = self._attend(qkv[0], qkv[1], qkv[2])
         out = out.view(B, Hp // s, Wp // s, heads, s, s, hd).permute(0, 1, 4, 2, 5, 3, 6)
-        return self.h_proj(out.reshape(B, Hp, Wp, self.h_dim))
+        return self.h_proj(out.reshape(B, Hp, Wp, self.hifi_dim))
 
-    def lofi(self, x, q):
+    def lofi(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Every position attends to the s x s average-pooled map.
-        x: (B, Hp, Wp, C), q = l_q(x): (B, Hp, Wp, l_dim) -> (B, Hp, Wp, l_dim)."""
+        x: (B, Hp, Wp, C), q = l_q(x): (B, Hp, Wp, lofi_dim) -> (B, Hp, Wp, lofi_dim)."""
         B, Hp, Wp, C = x.shape
-        heads, hd = self.l_heads, self.head_dim
+        s, heads, hd = self.window_size, self.lofi_heads, self.head_dim
         q = q.reshape(B, Hp * Wp, heads, hd).transpose(1, 2)
-        if self.ws > 1:
-            pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), self.ws, self.ws)  # (B, C, h, w)
+        if s > 1:
+            pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), s, s)  # (B, C, h, w)
             kv_in = pooled.flatten(2).transpose(1, 2)
         else:
             kv_in = x.reshape(B, Hp * Wp, C)
         kv = self.l_kv(kv_in).view(B, -1, 2, heads, hd).permute(2, 0, 3, 1, 4)
         out = self._attend(q, kv[0], kv[1])  # (B, heads, Hp * Wp, hd)
-        return self.l_proj(out.transpose(1, 2).reshape(B, Hp, Wp, self.l_dim))
+        return self.l_proj(out.transpose(1, 2).reshape(B, Hp, Wp, self.lofi_dim))
 
-    def _attend(self, q, k, v):
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """softmax(q k^T * scale) v, fused. (..., L, hd), (..., S, hd) x 2 -> (..., L, hd)."""
         drop = self.attn_drop if self.training else 0.
         return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
 
-    def flops(self, H, W):
+    def flops(self, H: int, W: int) -> int:
         """Multiply-adds of this layer on an H x W map, counted as the authors do."""
-        return sum(hilo_flops(self.dim, self.h_dim, self.l_dim, self.ws, H, W))
+        return sum(hilo_flops(self.dim, self.hifi_dim, self.lofi_dim, self.window_size, H, W))

@@ -1,5 +1,8 @@
 """LITv2 backbone: one class for mmdet, mmseg and mmpretrain (registered in mmengine's root
 ``MODELS``, which the three libraries' registries look up)."""
+import warnings
+from typing import Optional, Sequence, Union
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -10,8 +13,9 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 
-from . import cpu_inference
+from ..checkpoint import load_pretrained_backbone
 from .convffn import ConvFFN, DepthwiseConv
+from .cpu_inference import cpu_speedups_enabled, inference_dtype
 from .dtm import DeformableTokenMerging
 from .hilo import HiLoAttention
 
@@ -26,13 +30,13 @@ class PatchEmbed(nn.Module):
     would otherwise keep LayerNorm in the conv's bf16, a GPU's does not).
     """
 
-    def __init__(self, in_channels, embed_dims, patch_size=4):
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 4) -> None:
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=patch_size)
         self.norm = nn.LayerNorm(embed_dims)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         H, W = x.shape[-2:]
         p = self.patch_size
         if H % p or W % p or torch.jit.is_tracing():  # a traced graph pads for every size
@@ -46,11 +50,14 @@ class PatchEmbed(nn.Module):
 class LITv2Block(nn.Module):
     """``x + DropPath(HiLo(LN(x)))`` (attention stages only), then ``x + DropPath(ConvFFN(LN(x)))``.
 
-    Tokens (B, H*W, C) -> (B, H*W, C).
+    Tokens (B, H*W, C) -> (B, H*W, C). In CPU inference the second half runs in cache-sized
+    chunks (:meth:`ConvFFN.residual_in_chunks`) where ``cpu_speedups`` (read when the block
+    is built, see :mod:`~litv2_mm.models.cpu_inference`) is on.
     """
 
-    def __init__(self, dim, num_heads, window_size, alpha, mlp_ratio=4., qkv_bias=True,
-                 qk_scale=None, drop=0., attn_drop=0., drop_path=0.):
+    def __init__(self, dim: int, num_heads: int, window_size: int, alpha: float,
+                 mlp_ratio: float = 4., qkv_bias: bool = True, qk_scale: Optional[float] = None,
+                 drop: float = 0., attn_drop: float = 0., drop_path: float = 0.) -> None:
         super().__init__()
         self.has_attn = window_size > 0
         if self.has_attn:
@@ -61,13 +68,14 @@ class LITv2Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = ConvFFN(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+        self.cpu_speedups = cpu_speedups_enabled()
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         if self.has_attn:
             x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        dtype = cpu_inference.compute_dtype(x, self)
+        dtype = inference_dtype(x, self)
         if dtype is not None:  # the same, in cache-sized chunks
-            return cpu_inference.ffn_residual(x, self.norm2, self.mlp, H, W, dtype=dtype)
+            return self.mlp.residual_in_chunks(x, self.norm2, H, W, dtype)
         return x + self.drop_path(self.mlp(self.norm2(x), H, W))
 
 
@@ -75,8 +83,9 @@ class LITv2Stage(nn.Module):
     """Blocks of one stage, then (``downsample``: all but the last stage) deformable token
     merging."""
 
-    def __init__(self, dim, depth, num_heads, window_size, alpha, drop_paths, downsample=True,
-                 with_cp=False, **block_kwargs):
+    def __init__(self, dim: int, depth: int, num_heads: int, window_size: int, alpha: float,
+                 drop_paths: Sequence[float], downsample: bool = True, with_cp: bool = False,
+                 **block_kwargs: object) -> None:
         super().__init__()
         self.with_cp = with_cp
         self.blocks = nn.ModuleList([
@@ -85,7 +94,8 @@ class LITv2Stage(nn.Module):
         ])
         self.downsample = DeformableTokenMerging(dim, dim * 2) if downsample else None
 
-    def forward(self, x, H, W):
+    def forward(self, x: torch.Tensor, H: int,
+                W: int) -> tuple[torch.Tensor, Optional[torch.Tensor], int, int]:
         """Returns (stage output (B, H*W, C), merged tokens or None, H', W')."""
         for blk in self.blocks:
             if self.with_cp and x.requires_grad:
@@ -107,8 +117,9 @@ class LITv2(BaseModule):
             ``embed_dims`` (int), ``depths`` and ``num_heads`` (4 ints each).
         in_channels (int): image channels. Default 3.
         alpha (float): share of HiLo heads given to Lo-Fi, in [0, 1]. Default 0.9.
-        local_ws (Sequence[int]): HiLo window per stage, 0 = stage without attention,
-            1 = plain multi-head attention. Default (0, 0, 2, 1).
+        window_size (Sequence[int]): HiLo window per stage, 0 = stage without attention,
+            1 = plain multi-head attention. Default (0, 0, 2, 1). (``local_ws``, the authors'
+            name, is still accepted, with a deprecation warning.)
         mlp_ratio (float): ConvFFN expansion. Default 4.
         qkv_bias (bool), qk_scale (float | None): attention projections.
         drop_rate, attn_drop_rate, drop_path_rate (float): regularisation; stochastic depth
@@ -134,21 +145,30 @@ class LITv2(BaseModule):
                                             num_heads=(4, 8, 16, 32))),
     }
 
-    def __init__(self, arch='small', in_channels=3, alpha=0.9, local_ws=(0, 0, 2, 1), mlp_ratio=4.,
-                 qkv_bias=True, qk_scale=None, drop_rate=0., attn_drop_rate=0., drop_path_rate=0.2,
-                 out_indices=(0, 1, 2, 3), out_norms=True, frozen_stages=-1, norm_eval=False,
-                 with_cp=False, init_cfg=None):
+    def __init__(self, arch: Union[str, dict] = 'small', in_channels: int = 3,
+                 alpha: float = 0.9, window_size: Sequence[int] = (0, 0, 2, 1),
+                 mlp_ratio: float = 4., qkv_bias: bool = True, qk_scale: Optional[float] = None,
+                 drop_rate: float = 0., attn_drop_rate: float = 0., drop_path_rate: float = 0.2,
+                 out_indices: Sequence[int] = (0, 1, 2, 3), out_norms: bool = True,
+                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
+                 init_cfg: Optional[dict] = None, local_ws: Optional[Sequence[int]] = None
+                 ) -> None:
         super().__init__(init_cfg=init_cfg)
+        if local_ws is not None:
+            warnings.warn('LITv2: local_ws is deprecated, pass window_size (the same per-stage '
+                          'windows; the name HiLoAttention uses)', DeprecationWarning,
+                          stacklevel=2)
+            window_size = local_ws
         arch = self._resolve_arch(arch)
         self.embed_dims = arch['embed_dims']
         self.depths = tuple(arch['depths'])
         self.num_heads = tuple(arch['num_heads'])
         self.num_stages = len(self.depths)
-        self._check_args(in_channels, alpha, local_ws, out_indices, frozen_stages,
+        self._check_args(in_channels, alpha, window_size, out_indices, frozen_stages,
                          drop_path_rate)
         self.in_channels = in_channels
         self.alpha = alpha
-        self.local_ws = tuple(local_ws)
+        self.window_size = tuple(window_size)
         self.out_indices = tuple(sorted(i % self.num_stages for i in out_indices))
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
@@ -166,7 +186,7 @@ class LITv2(BaseModule):
         for i, depth in enumerate(self.depths):
             start = sum(self.depths[:i])
             self.layers.append(LITv2Stage(
-                self.channels[i], depth, self.num_heads[i], self.local_ws[i], alpha,
+                self.channels[i], depth, self.num_heads[i], self.window_size[i], alpha,
                 drop_paths=dpr[start:start + depth],
                 downsample=i < self.num_stages - 1, with_cp=with_cp, mlp_ratio=mlp_ratio,
                 qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate))
@@ -177,7 +197,7 @@ class LITv2(BaseModule):
                     self.add_module(f'norm{i}', nn.LayerNorm(self.channels[i]))
         self._freeze_stages()
 
-    def _resolve_arch(self, arch):
+    def _resolve_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
             key = arch.lower()
             if key not in self.arch_zoo:
@@ -194,16 +214,17 @@ class LITv2(BaseModule):
                              f"depths={arch['depths']}, num_heads={arch['num_heads']}")
         return arch
 
-    def _check_args(self, in_channels, alpha, local_ws, out_indices, frozen_stages,
-                    drop_path_rate):
+    def _check_args(self, in_channels: int, alpha: float, window_size: Sequence[int],
+                    out_indices: Sequence[int], frozen_stages: int,
+                    drop_path_rate: float) -> None:
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'LITv2: in_channels must be a positive int, got {in_channels!r}')
         if not 0. <= float(alpha) <= 1.:
             raise ValueError(f'LITv2: alpha must lie in [0, 1], got {alpha!r}')
-        if len(local_ws) != self.num_stages or any(not isinstance(s, int) or s < 0
-                                                   for s in local_ws):
-            raise ValueError(f'LITv2: local_ws needs {self.num_stages} ints >= 0 '
-                             f'(0 = no attention, 1 = plain MSA), got {local_ws!r}')
+        if len(window_size) != self.num_stages or any(not isinstance(s, int) or s < 0
+                                                      for s in window_size):
+            raise ValueError(f'LITv2: window_size needs {self.num_stages} ints >= 0 '
+                             f'(0 = no attention, 1 = plain MSA), got {window_size!r}')
         for i, heads in enumerate(self.num_heads):
             dim = self.embed_dims * 2 ** i
             if heads < 1 or dim % heads:
@@ -218,7 +239,7 @@ class LITv2(BaseModule):
         if not 0. <= drop_path_rate < 1.:
             raise ValueError(f'LITv2: drop_path_rate must lie in [0, 1), got {drop_path_rate!r}')
 
-    def _freeze_stages(self):
+    def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
             return
         frozen = [self.patch_embed] + [self.layers[i] for i in range(self.frozen_stages)]
@@ -229,7 +250,7 @@ class LITv2(BaseModule):
             for param in module.parameters():
                 param.requires_grad = False
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> 'LITv2':
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -238,8 +259,7 @@ class LITv2(BaseModule):
                     m.eval()
         return self
 
-    def init_weights(self):
-        from .checkpoint_loading import load_pretrained_backbone
+    def init_weights(self) -> None:
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             load_pretrained_backbone(self, self.init_cfg, logger=MMLogger.get_current_instance())
             self._is_init = True
@@ -258,7 +278,7 @@ class LITv2(BaseModule):
                 m.init_weights()
         self._is_init = True
 
-    def get_layer_depth(self, param_name, prefix=''):
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> tuple[int, int]:
         """(layer depth of ``param_name``, number of depths), the convention of mmpretrain's
         ``LearningRateDecayOptimWrapperConstructor`` (as its Swin's): the patch embedding is
         depth 0, block j of stage i is ``sum(depths[:i]) + j + 1``, a stage's token merging
@@ -280,7 +300,7 @@ class LITv2(BaseModule):
             return sum(self.depths[:int(parts[0][4:]) + 1]), num_layers
         return num_layers - 1, num_layers
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(B, in_channels, H, W), any H, W >= 1 -> tuple of (B, C_i, ceil(H/4)/2^i..., ...) maps
         for ``out_indices`` (stage i of an H x W image has ceil(H / 4) // 2**i rows, at least 1)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -79,7 +79,7 @@ def test_comparison_layers_take_the_windows_and_alpha():
     layers = comparison_layers(64, 4, window_size=8, alpha=0.5, local_window=8)
     assert 'local window (8)' in layers and layers['local window (8)'].ws == 8
     hilo = layers['HiLo (fast)']
-    assert (hilo.ws, hilo.h_heads, hilo.l_heads) == (8, 2, 2)
+    assert (hilo.window_size, hilo.hifi_heads, hilo.lofi_heads) == (8, 2, 2)
     assert layers['HiLo (reference)'].ws == 8
 
 

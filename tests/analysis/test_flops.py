@@ -9,11 +9,11 @@ from litv2_mm.analysis.flops import authors_count, complete_count, hilo_attentio
 from litv2_mm.analysis.model_specs import build_model, count_parameters
 from litv2_mm.models import HiLoAttention
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO_ROOT
 
 
 def config(path):
-    return osp.join(REPO, 'configs', path)
+    return osp.join(REPO_ROOT, 'configs', path)
 
 
 @pytest.fixture(scope='module')

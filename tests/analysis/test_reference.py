@@ -3,14 +3,14 @@ state-dict keys, its frozen parameters and mode; its own parts are checked again
 in tests/models and its token merging against mmcv in tests/models/test_dtm.py."""
 import torch
 
-from litv2_mm.analysis.reference import ReferenceLITv2, reference_litv2
 from litv2_mm.models import LITv2
+from litv2_mm.reference import ReferenceLITv2, reference_litv2
 
 from helpers import TINY
 
 
 def test_one_state_dict_loads_into_both():
-    model = LITv2(arch=TINY, out_indices=(1, 3), local_ws=(0, 0, 3, 1), alpha=0.5)
+    model = LITv2(arch=TINY, out_indices=(1, 3), window_size=(0, 0, 3, 1), alpha=0.5)
     reference = reference_litv2(model)
     assert isinstance(reference, ReferenceLITv2) and not isinstance(reference, LITv2)
     state = reference.state_dict()

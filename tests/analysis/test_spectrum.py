@@ -11,8 +11,8 @@ from PIL import Image
 
 from litv2_mm.analysis.spectrum import (capture_branches, default_layers, fft_magnitude, hilo_layer,
                                         mean_spectra, parse_layer, radial_profile)
-from litv2_mm.datasets import (IMAGE_SUFFIXES, dataset_image_dir, list_images, load_config_images,
-                               normalisation)
+from litv2_mm.config import (IMAGE_SUFFIXES, dataset_image_dir, list_images, load_config_images,
+                             normalisation)
 from litv2_mm.models import LITv2
 
 from helpers import TINY
@@ -30,8 +30,8 @@ def test_captured_tensors_are_the_branch_outputs(alpha):
     model = tiny_model(alpha=alpha)
     attn = model.layers[2].blocks[1].attn
     heads = attn.num_heads
-    assert attn.h_dim == attn.head_dim * (heads - int(heads * alpha))
-    assert attn.l_dim == attn.head_dim * int(heads * alpha)
+    assert attn.hifi_dim == attn.head_dim * (heads - int(heads * alpha))
+    assert attn.lofi_dim == attn.head_dim * int(heads * alpha)
     seen = {}
     attn.register_forward_pre_hook(lambda m, args: seen.update(args=args))
     attn.register_forward_hook(lambda m, args, out: seen.update(out=out))
@@ -39,8 +39,8 @@ def test_captured_tensors_are_the_branch_outputs(alpha):
     with torch.no_grad(), capture_branches(model, ['2.1']) as captured:
         model(images)
     (hifi, ), (lofi, ) = captured['2.1']['hifi'], captured['2.1']['lofi']
-    assert hifi.shape == (2, 6, 6, attn.h_dim)
-    assert lofi.shape == (2, 6, 6, attn.l_dim)
+    assert hifi.shape == (2, 6, 6, attn.hifi_dim)
+    assert lofi.shape == (2, 6, 6, attn.lofi_dim)
     # The wrapped methods are gone again: the class's own hifi/lofi run on the same input.
     assert 'hifi' not in vars(attn) and 'lofi' not in vars(attn)
     x, H, W = seen['args']
@@ -77,7 +77,7 @@ def test_layer_selection_and_errors():
         hilo_layer(model, '0.0')
     with pytest.raises(ValueError, match='both branches'):
         hilo_layer(model, '3.0')  # window 1: plain attention, Lo-Fi only
-    assert default_layers(tiny_model(local_ws=(0, 0, 1, 1))) == []
+    assert default_layers(tiny_model(window_size=(0, 0, 1, 1))) == []
 
 
 def test_constant_map_has_all_energy_at_frequency_zero():

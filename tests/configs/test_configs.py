@@ -11,8 +11,9 @@ from mmengine.registry import init_default_scope
 
 from litv2_mm.apis import init_model
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
+from helpers import REPO_ROOT, TINY, TINY_WIDTHS
+
+CONFIGS = sorted(p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py'))
                  if '/_base_/' not in p and '/configs/deploy/' not in p)  # model configs
 
 # millions of parameters published by the authors
@@ -44,7 +45,7 @@ CONVNEXT_CASCADE = osp.join(MMDET_CONFIGS, 'convnext', 'cascade-mask-rcnn_convne
 
 
 def rel(path):
-    return osp.relpath(path, osp.join(REPO, 'configs'))
+    return osp.relpath(path, osp.join(REPO_ROOT, 'configs'))
 
 
 def test_configs_exist():
@@ -78,8 +79,8 @@ def test_config_builds(path):
 
 @pytest.mark.parametrize('name,lr', [('retinanet/litv2_s_1x.py', 1e-4),
                                      ('mask_rcnn/litv2_b_ws4_1x.py', 2e-4)])
-def test_detection_recipe_is_the_papers(name, lr):
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+def test_detection_recipe_is_the_papers(repo_root, name, lr):
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', name))
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=lr, betas=(0.9, 0.999),
                                                weight_decay=1e-4)
@@ -94,29 +95,31 @@ def test_detection_recipe_is_the_papers(name, lr):
     assert init.checkpoint.startswith('https://github.com/ziplab/LITv2/releases/download/v1.0/')
 
 
-def test_ws4_and_neck_settings():
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'retinanet', 'litv2_b_ws4_1x.py'))
-    assert tuple(cfg.model.backbone.local_ws) == (0, 0, 4, 1)
+def test_ws4_and_neck_settings(repo_root):
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', 'retinanet', 'litv2_b_ws4_1x.py'))
+    assert tuple(cfg.model.backbone.window_size) == (0, 0, 4, 1)
     assert cfg.model.backbone.arch == 'base'
     assert cfg.model.neck.in_channels == [128, 256, 512, 1024]
     assert (cfg.model.neck.start_level, cfg.model.neck.add_extra_convs,
             cfg.model.neck.num_outs) == (1, 'on_input', 5)
 
 
-def test_segmentation_recipes():
-    up = Config.fromfile(osp.join(REPO, 'configs', 'upernet', 'litv2_s_512x512_160k_ade20k.py'))
+def test_segmentation_recipes(repo_root):
+    up = Config.fromfile(osp.join(repo_root, 'configs', 'upernet',
+                                  'litv2_s_512x512_160k_ade20k.py'))
     assert up.optim_wrapper.optimizer.lr == 6e-5 and up.optim_wrapper.optimizer.weight_decay == 0.01
     assert up.train_cfg.max_iters == 160000 and up.train_dataloader.batch_size == 2
     assert up.model.auxiliary_head.in_channels == 384 and up.crop_size == (512, 512)
-    fpn = Config.fromfile(osp.join(REPO, 'configs', 'sem_fpn', 'litv2_s_512x512_80k_ade20k.py'))
+    fpn = Config.fromfile(osp.join(repo_root, 'configs', 'sem_fpn',
+                                   'litv2_s_512x512_80k_ade20k.py'))
     assert fpn.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
                                                weight_decay=1e-4)
     assert fpn.train_cfg.max_iters == 80000
 
 
-def test_synthetic_classes_match_the_generator():
-    from litv2_mm.datasets.synthetic import COCO_CLASSES
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mask_rcnn', 'litv2_s_1x_synthetic.py'))
+def test_synthetic_classes_match_the_generator(repo_root):
+    from litv2_mm.synthetic_data import COCO_CLASSES
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', 'mask_rcnn', 'litv2_s_1x_synthetic.py'))
     assert tuple(cfg.train_dataloader.dataset.metainfo.classes) == tuple(COCO_CLASSES)
     assert cfg.model.roi_head.bbox_head.num_classes == len(COCO_CLASSES)
 
@@ -147,12 +150,12 @@ def plain(node):
 
 
 @pytest.mark.parametrize('name', MASK_3X + CASCADE_3X)
-def test_3x_configs_are_mmdets_recipes_with_litv2(name):
+def test_3x_configs_are_mmdets_recipes_with_litv2(repo_root, name):
     """mmdet's Swin-T 3x recipe (and for Cascade Mask R-CNN mmdet's ConvNeXt-T cascade model)
     with the LITv2 backbone, FPN inputs and optimizer of the matching 1x config."""
     v = osp.basename(name)[len('litv2_')]
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
-    one_x = Config.fromfile(osp.join(REPO, 'configs', 'mask_rcnn', f'litv2_{v}_1x.py'))
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', name))
+    one_x = Config.fromfile(osp.join(repo_root, 'configs', 'mask_rcnn', f'litv2_{v}_1x.py'))
     cascade = name.startswith('cascade_mask_rcnn/')
     ref = Config.fromfile(CONVNEXT_CASCADE if cascade else SWIN_3X)
     # multi-scale training (resize, or resize-crop-resize), 36 epochs, steps at 27 and 33
@@ -192,7 +195,7 @@ def test_3x_configs_are_mmdets_recipes_with_litv2(name):
         assert key not in cfg
 
 
-def test_cascade_sizes_are_litv2_plus_mmdets_cascade():
+def test_cascade_sizes_are_litv2_plus_mmdets_cascade(repo_root):
     """CASCADE_PARAMS from pieces built apart: the LITv2 backbone of the config, and the FPN,
     RPN and cascade heads of mmdet's own ConvNeXt-T config (on the meta device: no memory)."""
     from mmdet.registry import MODELS
@@ -206,7 +209,7 @@ def test_cascade_sizes_are_litv2_plus_mmdets_cascade():
     ref = Config.fromfile(CONVNEXT_CASCADE).model
     sizes = {}
     for name in CASCADE_3X:
-        cfg = Config.fromfile(osp.join(REPO, 'configs', name)).model
+        cfg = Config.fromfile(osp.join(repo_root, 'configs', name)).model
         with DefaultScope.overwrite_default_scope('mmdet'):
             backbone = count(MODELS.build(dict(cfg.backbone, init_cfg=None)))
             with torch.device('meta'):
@@ -221,8 +224,7 @@ def test_cascade_sizes_are_litv2_plus_mmdets_cascade():
 
 def tiny(name, **cfg_options):
     """The model of config ``name`` with a tiny LITv2 (tests/helpers.py), in eval mode."""
-    from helpers import TINY, TINY_WIDTHS
-    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
     cfg.model.backbone.arch = TINY
     cfg.model.neck.in_channels = TINY_WIDTHS
     cfg.merge_from_dict(cfg_options)

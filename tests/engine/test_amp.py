@@ -89,15 +89,14 @@ def test_bad_arguments_are_named(kwargs, word):
 
 
 def test_evaluation_under_autocast_on_a_cpu_is_bf16_features_or_fp32(monkeypatch):
-    from litv2_mm.models import cpu_inference
     loop = ConfigDict(fp16=True)  # mmengine builds a TestLoop for a config without type
     assert inference_amp_config(loop, 'cuda', 'TestLoop') is loop  # mmengine's fp16
-    monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: True)
+    monkeypatch.setattr(amp, 'cpu_bf16', lambda: 'native')
     cfg = inference_amp_config(loop, 'cpu', 'TestLoop')
     assert cfg.type == 'CPUAmpTestLoop' and cfg.fp16 is False
     cfg = inference_amp_config(ConfigDict(type='ValLoop', fp16=True), 'cpu', 'ValLoop')
     assert cfg.type == 'CPUAmpValLoop'
-    monkeypatch.setattr(cpu_inference, 'native_bf16', lambda: False)
+    monkeypatch.setattr(amp, 'cpu_bf16', lambda: 'emulated')
     cfg = inference_amp_config(loop, 'cpu', 'TestLoop')
     assert cfg.fp16 is False and 'type' not in cfg
     assert loop == dict(fp16=True)  # the config is left alone
@@ -135,6 +134,6 @@ def test_autocast_features_runs_the_feature_extractor_in_low_precision_only():
 
 
 def test_bf16_on_a_cpu_without_bf16_kernels_fails_naming_the_fix(monkeypatch):
-    monkeypatch.setattr(amp, 'cpu_bf16_kernels', lambda: False)
+    monkeypatch.setattr(amp, 'cpu_bf16', lambda: 'none')
     with pytest.raises(RuntimeError, match='no oneDNN bf16 kernels.*without --amp'):
         CPUAmpOptimWrapper(optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), 0.1))

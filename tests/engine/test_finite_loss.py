@@ -1,6 +1,7 @@
 """A non-finite loss stops the run at its first iteration, named (iteration, terms, learning
 rate, what to try), before a checkpoint of the diverged weights is written: the last good
-checkpoint is kept. ``nonfinite_loss='warn'`` goes on. The NaN comes from the config (a
+checkpoint is kept. ``on_nonfinite='warn'`` goes on (here set by a config of an earlier
+version, ``nonfinite_loss='warn'``, which still works). The NaN comes from the config (a
 loss weight of NaN), so it is there at a known iteration whatever the machine."""
 import pytest
 
@@ -41,4 +42,5 @@ def test_warn_goes_on(tmp_path, tiny_config, ade_root, run_tool):
     out = run_tool('train.py', cfg, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2',
                    'model.decode_head.loss_decode.loss_weight=nan', 'nonfinite_loss=warn',
                    *SMALL_VAL).stdout
+    assert 'the config key nonfinite_loss is deprecated' in out
     assert 'iteration 1: non-finite loss' in out and (work / 'iter_2.pth').exists()

@@ -1,6 +1,6 @@
 """ExactResumeHook's random states survive the safe loader; CheckpointFitHook checks every
-loaded checkpoint (the report itself: tests/utils/test_checkpoint.py) and follows the config's
-allow_partial_load."""
+loaded checkpoint (the report itself: tests/checkpoint/test_reading.py) unless told to load
+what fits; FiniteLossHook stops at the first non-finite loss or weight."""
 import random
 
 import numpy as np
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+from litv2_mm.checkpoint import CheckpointMismatchError
 from litv2_mm.engine import CheckpointFitHook, ExactResumeHook
-from litv2_mm.utils import CheckpointMismatchError
 
 
 def test_random_states_saved_with_a_checkpoint_are_restored_on_resume(tmp_path):
@@ -23,7 +23,7 @@ def test_random_states_saved_with_a_checkpoint_are_restored_on_resume(tmp_path):
     torch.save(ckpt, tmp_path / 'c.pth')
     loaded = torch.load(tmp_path / 'c.pth', weights_only=True)  # the safe loader reads it
 
-    class Resuming:
+    class Resuming:  # what litv2_mm.engine.mmengine_internals.runner_resumes reads
         _resume = True
 
     torch.manual_seed(99)
@@ -54,27 +54,31 @@ def two_layer(width, classes):
     return nn.Sequential(nn.Linear(8, width), nn.Linear(width, classes))
 
 
-def test_hook_follows_the_config_switch():
-    class Cfg(dict):
-        pass
+class _FitRunner:
+    """What CheckpointFitHook reads from a runner."""
 
-    class FakeRunner:
-        model = two_layer(16, 5)
-        cfg = Cfg(load_from='a.pth')
-        logger = None
+    def __init__(self, work_dir, **cfg):
+        self.model, self.cfg, self.work_dir, self.logger = two_layer(16, 5), cfg, work_dir, None
 
+
+def test_checkpoint_fit_hook_fails_naming_the_file_unless_partial_loads_are_allowed(tmp_path):
     ckpt = {'state_dict': two_layer(16, 3).state_dict()}
     with pytest.raises(CheckpointMismatchError, match='checkpoint a.pth does not fit'):
-        CheckpointFitHook().after_load_checkpoint(FakeRunner(), ckpt)
-    FakeRunner.cfg['allow_partial_load'] = True
-    found = CheckpointFitHook().after_load_checkpoint(FakeRunner(), ckpt)
-    assert found is None  # warned, not raised
+        CheckpointFitHook().after_load_checkpoint(_FitRunner(tmp_path, load_from='a.pth'), ckpt)
+    # resumed without a path: the latest checkpoint of the work dir is named
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+    with pytest.raises(CheckpointMismatchError, match='checkpoint .*iter_4.pth does not fit'):
+        CheckpointFitHook().after_load_checkpoint(_FitRunner(str(tmp_path), resume=True), ckpt)
+    hook = CheckpointFitHook(allow_partial=True)
+    hook.after_load_checkpoint(_FitRunner(tmp_path, load_from='a.pth'), ckpt)  # warns only
+    with pytest.raises(TypeError, match='allow_partial must be True or False'):
+        CheckpointFitHook(allow_partial='yes')
 
 
 class _Runner:
     """What FiniteLossHook reads from a runner."""
 
-    def __init__(self, work_dir, scaler=None, action='error'):
+    def __init__(self, work_dir, scaler=None):
         import logging
 
         from mmengine.optim import OptimWrapper
@@ -82,7 +86,7 @@ class _Runner:
         self.optim_wrapper = OptimWrapper(torch.optim.SGD(self.model.parameters(), lr=0.1))
         if scaler is not None:
             self.optim_wrapper.loss_scaler = scaler
-        self.cfg = dict(nonfinite_loss=action)
+        self.cfg = {}
         self.iter, self.work_dir, self.logger = 6, str(work_dir), logging.getLogger('finite-loss')
 
 
@@ -100,9 +104,9 @@ def test_finite_loss_hook_names_the_iteration_terms_and_lr(tmp_path):
                                                       acc=torch.tensor(float('nan'))))
     # the marker that keeps an elastic restart from replaying the divergence
     assert (tmp_path / 'diverged').read_text().startswith('iteration 7: non-finite loss')
-    with pytest.raises(ValueError, match='nonfinite_loss'):
-        hook.after_train_iter(_Runner(tmp_path, action='stop'), 0,
-                              outputs=dict(loss=float('nan')))
+    with pytest.raises(ValueError, match="on_nonfinite must be one of .'error', 'warn'., "
+                                         "got 'stop'"):
+        FiniteLossHook(on_nonfinite='stop')
 
 
 @pytest.mark.parametrize('where', ['0.weight', '0.bias', '1.running_var'])

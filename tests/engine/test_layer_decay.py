@@ -21,7 +21,6 @@ from litv2_mm.apis import init_model
 
 from helpers import TINY, TINY_WIDTHS
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LR, WD, RATE = 1e-3, 0.05, 0.5
 OPTIM = f"""
 optim_wrapper = dict(
@@ -145,6 +144,7 @@ def test_every_parameter_gets_the_rate_of_its_depth(tmp_path, tiny_config, confi
 
 
 def test_mmpretrain_constructor_gives_the_classifier_the_same_groups(tmp_path, tiny_config):
+    from mmengine.optim import DefaultOptimWrapperConstructor
     from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
 
     from litv2_mm.engine import BackboneLayerDecayOptimWrapperConstructor
@@ -173,8 +173,11 @@ def test_mmpretrain_constructor_gives_the_classifier_the_same_groups(tmp_path, t
                                                            for g in plain[1]]
     constructor = BackboneLayerDecayOptimWrapperConstructor(
         dict(optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)), dict(layer_decay_rate=RATE))
-    assert isinstance(constructor, LearningRateDecayOptimWrapperConstructor)
-    assert isinstance(constructor, BackboneLayerDecayOptimWrapperConstructor)
+    # a plain class (no class made at run time), which runs mmpretrain's rules
+    assert type(constructor) is BackboneLayerDecayOptimWrapperConstructor
+    assert BackboneLayerDecayOptimWrapperConstructor.__mro__[1] is DefaultOptimWrapperConstructor
+    assert not issubclass(LearningRateDecayOptimWrapperConstructor,
+                          BackboneLayerDecayOptimWrapperConstructor)
 
 
 @pytest.mark.parametrize('config,lr,wd,num_depths,head', [
@@ -182,9 +185,9 @@ def test_mmpretrain_constructor_gives_the_classifier_the_same_groups(tmp_path, t
     ('upernet/litv2_s_512x512_160k_ade20k_layer_decay.py', 1e-4, 0.05, 14,
      'auxiliary_head.conv_seg.weight'),
 ])
-def test_finetune_configs_build_their_optimizer(config, lr, wd, num_depths, head):
+def test_finetune_configs_build_their_optimizer(repo_root, config, lr, wd, num_depths, head):
     from mmengine.optim import LinearLR
-    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', config))
     assert cfg.optim_wrapper.constructor == 'BackboneLayerDecayOptimWrapperConstructor'
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.9
     model = init_model(cfg)  # LITv2-S, depths (2, 2, 6, 2)
@@ -254,12 +257,12 @@ def test_a_backbone_without_get_layer_depth_is_named():
         _build(dict(layer_decay_rate=0.9), model=nn.Sequential(nn.Linear(2, 2)))
 
 
-def test_import_registers_it_without_importing_mmpretrain():
+def test_import_registers_it_without_importing_mmpretrain(repo_root):
     code = ('import sys, litv2_mm; from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as R;'
             "assert R.get('BackboneLayerDecayOptimWrapperConstructor') is not None;"
             "assert not any(m.split('.')[0] == 'mmpretrain' for m in sys.modules), 'mmpretrain'")
-    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, '-c', code], cwd=repo_root, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

@@ -88,27 +88,6 @@ def test_mmengine_loop_replays_the_skipped_batches(tmp_path):
     assert len(loads(tmp_path / 'replay.log')) == 12  # 6 skipped + 6 trained
 
 
-def test_the_mmengine_internal_the_loop_relies_on(monkeypatch):
-    """``infinite_iterator`` sets the epoch counter of mmengine's private
-    ``_InfiniteDataloaderIterator`` (no public way to start it at another epoch): if mmengine
-    renames or changes it, this fails here rather than a resumed run drifting silently."""
-    import inspect
-
-    from mmengine.dataset import DefaultSampler
-    from mmengine.runner import loops
-    from torch.utils.data import DataLoader
-
-    from litv2_mm.engine.loops import infinite_iterator
-    assert list(inspect.signature(loops._InfiniteDataloaderIterator).parameters) == ['dataloader']
-    monkeypatch.setattr(loops.time, 'sleep', lambda seconds: None)  # its pause at a restart
-    sampler = DefaultSampler(list(range(4)), shuffle=True)
-    iterator = infinite_iterator(DataLoader(list(range(4)), batch_size=2, sampler=sampler), 3)
-    assert iterator._epoch == 3
-    for _ in range(3):  # two batches an epoch: the third starts the next epoch
-        next(iterator)
-    assert sampler.epoch == 4 and iterator._epoch == 4
-
-
 def test_the_loop_is_built_as_mmengine_builds_it_without_loading_data(tmp_path):
     from litv2_mm.engine import ResumableIterBasedTrainLoop
     runner = Runner(

@@ -7,9 +7,11 @@ import signal
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.runner import find_latest_checkpoint
 from toy_training import FINITE, assert_same_runs, loads, run
 
-from litv2_mm.engine import PREEMPTED_EXIT_STATUS, PreemptionHook, latest_checkpoint, resume_latest
+from litv2_mm.checkpoint import resume_latest
+from litv2_mm.engine import PREEMPTED_EXIT_STATUS, PreemptionHook
 
 
 def stopped_run(work_dir, log, at_iter, signum=signal.SIGTERM, **kwargs):
@@ -28,7 +30,7 @@ def test_iteration_based_run_stops_after_the_iteration_and_resumes_exactly(tmp_p
     part = tmp_path / 'part'
     code = stopped_run(part, tmp_path / 'part.log', 4, signum, max_iters=6)
     assert code == PREEMPTED_EXIT_STATUS == 75
-    assert latest_checkpoint(str(part)) == str(part / 'iter_4.pth')  # not the periodic iter_3
+    assert find_latest_checkpoint(str(part)) == str(part / 'iter_4.pth')  # not the periodic iter_3
     assert torch.load(part / 'iter_4.pth', weights_only=True)['meta']['iter'] == 4
     assert loads(tmp_path / 'part.log') == full.model.seen[:8]  # iteration 5 never loaded
     resumed = run(part, tmp_path / 'resumed.log', max_iters=6, resume=True)
@@ -63,7 +65,7 @@ def test_a_signal_at_a_periodic_checkpoint_writes_it_once(tmp_path, monkeypatch)
                             saved.append(filename), original(self, out_dir, filename, *a, **k)))
     assert stopped_run(tmp_path / 'w', tmp_path / 'log', 3, max_iters=6) == 75  # interval 3
     assert saved == ['iter_3.pth']
-    assert latest_checkpoint(str(tmp_path / 'w')) == str(tmp_path / 'w' / 'iter_3.pth')
+    assert find_latest_checkpoint(str(tmp_path / 'w')) == str(tmp_path / 'w' / 'iter_3.pth')
 
 
 def test_hook_arguments_are_checked():
@@ -82,7 +84,7 @@ def test_resume_latest_resumes_when_there_is_a_checkpoint_else_keeps_load_from(t
     assert (cfg.resume, cfg.load_from) == (True, None)  # a requeued one continues
 
 
-def test_an_elastic_restart_resumes_from_the_latest_checkpoint(tmp_path, monkeypatch):
+def test_an_elastic_restart_resumes_from_the_find_latest_checkpoint(tmp_path, monkeypatch):
     """LITv2Runner.from_cfg under TORCHELASTIC_RESTART_COUNT > 0 (torchrun restarted the
     workers after one died): resume from the latest checkpoint of the work dir."""
     from litv2_mm.engine import LITv2Runner

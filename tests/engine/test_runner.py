@@ -7,7 +7,7 @@ import shutil
 import pytest
 from mmengine.config import Config
 
-from litv2_mm.datasets import CheckedPipeline, DataError
+from litv2_mm.data_checks import CheckedPipeline, DataError
 from litv2_mm.engine import LITv2Runner, SeededPipeline
 
 
@@ -15,7 +15,7 @@ def runner_for(tmp_path, repo_root, data_root):
     cfg = Config.fromfile(f'{repo_root}/configs/retinanet/litv2_s_1x_synthetic.py')
     cfg.work_dir = str(tmp_path / 'work')
     cfg.model.backbone.init_cfg = None
-    from litv2_mm.apis import set_data_root
+    from litv2_mm.config import set_data_root
     set_data_root(cfg, str(data_root))
     return LITv2Runner.from_cfg(cfg)
 
@@ -57,7 +57,7 @@ def test_a_refused_checkpoint_names_the_file_the_type_and_the_opt_in(tmp_path, r
 
     import torch
 
-    from litv2_mm.utils import CheckpointError
+    from litv2_mm.checkpoint import CheckpointError
     runner = runner_for(tmp_path, repo_root, coco_root)
     path = tmp_path / 'pickled.pth'
     torch.save({'state_dict': runner.model.state_dict(), 'meta': argparse.Namespace()}, path)

@@ -5,7 +5,8 @@ import os.path as osp
 import pytest
 import torch
 
-from litv2_mm.apis import init_model, load_config
+from litv2_mm.apis import init_model
+from litv2_mm.config import load_config
 
 from helpers import TINY
 from helpers import TINY_WIDTHS as WIDTHS

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from litv2_mm.analysis.reference import ReferenceConvFFN
 from litv2_mm.models import ConvFFN
 from litv2_mm.models.convffn import DepthwiseConv
+from litv2_mm.reference import ReferenceConvFFN
 
 
 @pytest.mark.parametrize('H,W', [(1, 1), (1, 5), (4, 1), (2, 2), (7, 9), (28, 28)])

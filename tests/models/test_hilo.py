@@ -6,38 +6,38 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from litv2_mm.analysis.reference import ReferenceHiLo
 from litv2_mm.models import HiLoAttention, cpu_inference
+from litv2_mm.reference import ReferenceHiLo
 
 
 def paper_hilo(attn, x, H, W):
     """HiLo as the paper states it, one window at a time. x: (B, H*W, C)."""
     B, N, C = x.shape
-    s, hd = attn.ws, attn.head_dim
+    s, hd = attn.window_size, attn.head_dim
     Hp, Wp = s * math.ceil(H / s), s * math.ceil(W / s)
     img = torch.zeros(B, Hp, Wp, C, dtype=x.dtype)
     img[:, :H, :W] = x.view(B, H, W, C)
     outs = []
-    if attn.h_heads:
-        hi = torch.zeros(B, Hp, Wp, attn.h_dim, dtype=x.dtype)
+    if attn.hifi_heads:
+        hi = torch.zeros(B, Hp, Wp, attn.hifi_dim, dtype=x.dtype)
         for i in range(0, Hp, s):
             for j in range(0, Wp, s):
                 win = img[:, i:i + s, j:j + s].reshape(B, s * s, C)
                 q, k, v = (win @ attn.h_qkv.weight.T + attn.h_qkv.bias).chunk(3, dim=-1)
                 heads = []
-                for h in range(attn.h_heads):
+                for h in range(attn.hifi_heads):
                     sl = slice(h * hd, (h + 1) * hd)
                     a = torch.softmax(q[..., sl] @ k[..., sl].transpose(1, 2) * attn.scale, -1)
                     heads.append(a @ v[..., sl])
                 hi[:, i:i + s, j:j + s] = torch.cat(heads, -1).view(B, s, s, -1)
         outs.append(hi @ attn.h_proj.weight.T + attn.h_proj.bias)
-    if attn.l_heads:
+    if attn.lofi_heads:
         flat = img.reshape(B, Hp * Wp, C)
         q = flat @ attn.l_q.weight.T + attn.l_q.bias
         pooled = F.avg_pool2d(img.permute(0, 3, 1, 2), s).flatten(2).transpose(1, 2)
         k, v = (pooled @ attn.l_kv.weight.T + attn.l_kv.bias).chunk(2, dim=-1)
         heads = []
-        for h in range(attn.l_heads):
+        for h in range(attn.lofi_heads):
             sl = slice(h * hd, (h + 1) * hd)
             a = torch.softmax(q[..., sl] @ k[..., sl].transpose(1, 2) * attn.scale, -1)
             heads.append(a @ v[..., sl])
@@ -59,7 +59,7 @@ def test_hilo_equals_paper_formulas(dim, heads, ws, alpha, H, W, speedups):
     torch.manual_seed(0)
     attn = HiLoAttention(dim, heads, qkv_bias=True, window_size=ws, alpha=alpha).eval()
     x = torch.randn(2, H * W, dim)
-    with torch.no_grad(), cpu_inference.cpu_speedups(speedups):
+    with torch.no_grad(), cpu_inference.cpu_speedups(speedups, attn):
         out = attn(x, H, W)
     assert out.shape == x.shape
     torch.testing.assert_close(out, paper_hilo(attn, x, H, W), rtol=1e-5, atol=1e-5)
@@ -86,11 +86,11 @@ def test_hilo_and_reference_agree_with_gradients(dim, heads, ws, alpha, H, W):
 
 def test_head_split_and_parameter_names():
     attn = HiLoAttention(384, 12, window_size=2, alpha=0.9)
-    assert (attn.h_heads, attn.l_heads) == (2, 10)
+    assert (attn.hifi_heads, attn.lofi_heads) == (2, 10)
     assert {n.split('.')[0] for n, _ in attn.named_parameters()} == {
         'h_qkv', 'h_proj', 'l_q', 'l_kv', 'l_proj'}
     msa = HiLoAttention(384, 12, window_size=1, alpha=0.9)
-    assert (msa.h_heads, msa.l_heads) == (0, 12)
+    assert (msa.hifi_heads, msa.lofi_heads) == (0, 12)
     assert {n.split('.')[0] for n, _ in msa.named_parameters()} == {'l_q', 'l_kv', 'l_proj'}
     assert not hasattr(HiLoAttention(64, 4, alpha=0.), 'l_q')
     assert not hasattr(HiLoAttention(64, 4, alpha=1.), 'h_qkv')
@@ -139,4 +139,4 @@ def test_the_standalone_example_in_the_docs_runs(repo_root):
     assert y.shape == x.shape == (1, 256, 64, 64)
     assert x.grad is not None and x.grad.shape == x.shape and torch.isfinite(x.grad).all()
     assert all(p.grad is not None for p in block.attn.parameters())
-    assert (block.attn.h_heads, block.attn.l_heads, block.attn.ws) == (4, 4, 8)
+    assert (block.attn.hifi_heads, block.attn.lofi_heads, block.attn.window_size) == (4, 4, 8)

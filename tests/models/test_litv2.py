@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from litv2_mm.analysis.reference import reference_litv2
 from litv2_mm.models import LITv2
+from litv2_mm.reference import reference_litv2
 
 from helpers import TINY, assert_rel_close, expected_hw
 
@@ -32,7 +32,7 @@ def test_every_arch_any_size(arch, size, arch_model):
 @pytest.mark.parametrize('alpha', [0., 0.5, 0.9, 1.])
 @pytest.mark.parametrize('ws', [1, 2, 3, 4])
 def test_alpha_and_window(alpha, ws):
-    model = LITv2(arch=TINY, alpha=alpha, local_ws=(0, 0, ws, 1)).eval()
+    model = LITv2(arch=TINY, alpha=alpha, window_size=(0, 0, ws, 1)).eval()
     with torch.no_grad():
         outs = model(torch.randn(2, 3, 61, 45))
     assert [tuple(o.shape[2:]) for o in outs] == expected_hw(61, 45)
@@ -125,8 +125,8 @@ def test_backbone_equals_the_reference_with_gradients(size):
     (dict(arch=dict(embed_dims=16, depths=(1, 1, 1), num_heads=(1, 1, 1))), 'arch'),
     (dict(arch=dict(embed_dims=16, depths=(1, 1, 1, 1), num_heads=(1, 3, 4, 8))), 'num_heads'),
     (dict(alpha=1.2), 'alpha'),
-    (dict(local_ws=(0, 0, -1, 1)), 'local_ws'),
-    (dict(local_ws=(0, 2, 1)), 'local_ws'),
+    (dict(window_size=(0, 0, -1, 1)), 'window_size'),
+    (dict(window_size=(0, 2, 1)), 'window_size'),
     (dict(out_indices=(0, 4)), 'out_indices'),
     (dict(frozen_stages=5), 'frozen_stages'),
     (dict(drop_path_rate=1.0), 'drop_path_rate'),
@@ -174,3 +174,11 @@ def test_mmpretrain_layer_decay_gives_every_depth_its_rate():
     assert lr['backbone.patch_embed.proj.weight'] == pytest.approx(1e-3 * 0.5 ** 13)
     assert lr['backbone.layers.3.blocks.1.mlp.fc2.weight'] == pytest.approx(1e-3 * 0.5 ** 1)
     assert lr['head.fc.weight'] == pytest.approx(1e-3)
+
+
+def test_the_authors_name_local_ws_still_builds_the_same_model():
+    """Configs written with the authors' ``local_ws`` keep loading (a deprecation warning)."""
+    with pytest.warns(DeprecationWarning, match='local_ws is deprecated, pass window_size'):
+        old = LITv2(arch=TINY, local_ws=(0, 0, 3, 1))
+    assert old.window_size == (0, 0, 3, 1)
+    assert old.layers[2].blocks[0].attn.window_size == 3

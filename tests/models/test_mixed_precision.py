@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from litv2_mm.analysis.precision import relative_difference as rel_diff
-from litv2_mm.analysis.reference import reference_litv2
 from litv2_mm.models import LITv2
+from litv2_mm.reference import reference_litv2
 
 from helpers import skip_unless_cpu_bf16
 

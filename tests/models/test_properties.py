@@ -16,7 +16,7 @@ from helpers import expected_hw, skip_unless_cpu_bf16
        alpha=st.sampled_from([0., 0.25, 0.5, 0.9, 1.]), ws=st.integers(1, 5))
 def test_backbone_shapes_and_finiteness(H, W, batch, width, heads, alpha, ws):
     arch = dict(embed_dims=width, depths=(1, 1, 1, 1), num_heads=(1, 1, heads, heads))
-    model = LITv2(arch=arch, alpha=alpha, local_ws=(0, 0, ws, 1)).eval()
+    model = LITv2(arch=arch, alpha=alpha, window_size=(0, 0, ws, 1)).eval()
     with torch.no_grad():
         outs = model(torch.randn(batch, 3, H, W))
     assert [tuple(o.shape) for o in outs] == [

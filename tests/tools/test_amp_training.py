@@ -11,8 +11,8 @@ import os.path as osp
 import pytest
 import torch
 
-from litv2_mm.engine.amp import cpu_bf16_kernels, has_amp_accelerator
-from litv2_mm.models.cpu_inference import native_bf16
+from litv2_mm.engine.amp import has_amp_accelerator
+from litv2_mm.models.cpu_inference import cpu_bf16
 
 from helpers import skip_unless_cpu_bf16
 
@@ -89,12 +89,12 @@ def test_amp_trains_resumes_exactly_and_keeps_its_state(tmp_path, repo_root, tin
     # mmseg's tools/test.py builds mmengine's own Runner (not the config's runner_type):
     # there mmengine's TestLoop runs the whole segmentor under its bf16 CPU autocast, which
     # a CPU without oneDNN bf16 kernels cannot run (mmengine's behaviour, not ours)
-    if lib == 'mmdet' or cpu_bf16_kernels():
+    if lib == 'mmdet' or cpu_bf16() != 'none':
         outs.append(run_library_tool(lib, 'test.py', cfg, ckpt, '--work-dir', tmp_path / 'test2',
                                      '--cfg-options', 'test_cfg.fp16=True', *SMALL_VAL,
                                      cwd=repo_root))
     for out in outs if lib == 'mmdet' else outs[:1]:
-        if native_bf16():
+        if cpu_bf16() == 'native':
             assert 'CPUAmpTestLoop runs the feature extractor in bf16' in out
         else:
             assert 'no native bf16' in out

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from litv2_mm.analysis import gpu_check as kit
-from litv2_mm.analysis.reference import reference_litv2
 from litv2_mm.models import LITv2
+from litv2_mm.reference import reference_litv2
 
 from helpers import TINY, run_process
 

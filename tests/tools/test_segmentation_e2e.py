@@ -11,7 +11,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from litv2_mm.apis import init_model, load_config
+from litv2_mm.apis import init_model
+from litv2_mm.config import load_config
 
 pytestmark = pytest.mark.slow  # end to end: see pyproject.toml
 

@@ -10,9 +10,10 @@ import mmcv.ops
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO_ROOT
+
 spec = importlib.util.spec_from_file_location(
-    'check_mmcv_ops', osp.join(REPO, 'tools', 'check_mmcv_ops.py'))
+    'check_mmcv_ops', osp.join(REPO_ROOT, 'tools', 'check_mmcv_ops.py'))
 check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check)
 

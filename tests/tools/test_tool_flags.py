@@ -14,14 +14,15 @@ def test_train_flags(load_tool, monkeypatch, repo_root, tmp_path):
     tool, args = config_from_flags(
         load_tool, monkeypatch, 'train', config, '--amp', '--resume', '--seed', '3',
         '--data-root', tmp_path, '--work-dir', tmp_path / 'w', '--cfg-options',
-        'train_cfg.max_epochs=2', 'allow_partial_load=True')
+        'train_cfg.max_epochs=2', 'custom_hooks.1.allow_partial=True')
     cfg = tool.build_config(args)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
     assert cfg.resume is False  # --resume without a checkpoint in the work dir: a first start
     assert cfg.randomness == dict(seed=3, deterministic=False)
     assert cfg.train_dataloader.dataset.data_root == f'{tmp_path}/'
     assert cfg.val_evaluator.ann_file == f'{tmp_path}/annotations/instances_val2017.json'
-    assert cfg.train_cfg.max_epochs == 2 and cfg.allow_partial_load is True
+    assert cfg.train_cfg.max_epochs == 2
+    assert cfg.custom_hooks[1] == dict(type='CheckpointFitHook', allow_partial=True)
     assert cfg.work_dir == str(tmp_path / 'w')
     # nothing else: the runner, hooks and checks come from the config itself
     assert cfg.runner_type == 'LITv2Runner'
@@ -52,7 +53,7 @@ def test_test_flags(load_tool, monkeypatch, repo_root, tmp_path):
                                    '--show-dir', 'pictures', '--amp')
     cfg = tool.build_config(args)
     assert cfg.load_from == f'trusted://{ckpt}' and cfg.resume is False
-    assert cfg.allow_partial_load is True
+    assert cfg.custom_hooks[1] == dict(type='CheckpointFitHook', allow_partial=True)
     assert cfg.default_hooks.visualization.draw is True
     assert cfg.default_hooks.visualization.test_out_dir == 'pictures'
     # --amp: mmengine's own switch, which LITv2Runner turns into bf16 on a CPU

@@ -220,9 +220,9 @@ def main(argv=None):
                          for m in args.mode)
     print(f'\n{machine_info("cuda" if "cuda" in args.devices else "cpu")}')
     print(f'one layer, {H} x {W} tokens, dim {args.dim}, {args.heads} heads, batch {args.batch}, '
-          f'HiLo window {hilo.ws} alpha {args.alpha:g} ({hilo.h_heads} Hi-Fi / {hilo.l_heads} '
-          f'Lo-Fi heads), {local}, fp32, {modes}, {args.runs} timed iterations (median), '
-          'interleaved\n')
+          f'HiLo window {hilo.window_size} alpha {args.alpha:g} ({hilo.hifi_heads} Hi-Fi / '
+          f'{hilo.lofi_heads} Lo-Fi heads), {local}, fp32, {modes}, {args.runs} timed '
+          'iterations (median), interleaved\n')
     print(format_table(layers, times, args))
     if args.out:
         plot(speeds, args.out)

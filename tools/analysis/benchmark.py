@@ -40,7 +40,7 @@ from litv2_mm.analysis.benchmark import (AMP_DTYPES, MODES, Settings, format_tab
 from litv2_mm.analysis.model_specs import (ARCH_SPECS, DEFAULT_BATCHES, DEFAULT_SHAPES, parse_spec,
                                            spec_kind)
 from litv2_mm.analysis.time_breakdown import TITLE, format_breakdown
-from litv2_mm.models.cpu_inference import native_bf16
+from litv2_mm.models.cpu_inference import cpu_bf16
 
 DEFAULT_COMPARE = ('litv2_s:fast', 'litv2_s:reference', 'swin_t', 'resnet50')
 MODE_TITLES = dict(inference='inference, no grad',
@@ -140,7 +140,7 @@ def main(argv=None):
     mode = ' / '.join(MODE_TITLES[m] for m in args.mode)
     precision = ' / '.join('fp32' if d == 'fp32' else f'autocast {d} (fp32 weights)'
                            for d in args.dtype)
-    if args.device == 'cpu' and 'bf16' in args.dtype and not native_bf16():
+    if args.device == 'cpu' and 'bf16' in args.dtype and cpu_bf16() != 'native':
         precision += ' [this CPU has no native bf16: emulated, slower than fp32]'
     extras = [x for x, on in (('channels-last', args.channels_last),
                               ('torch.compile', args.compile)) if on]

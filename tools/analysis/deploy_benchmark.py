@@ -28,11 +28,12 @@ import torch
 
 from litv2_mm.analysis.benchmark import machine_info, time_interleaved
 from litv2_mm.analysis.model_specs import DEFAULT_SHAPES
-from litv2_mm.apis import init_model, load_config
+from litv2_mm.apis import init_model
+from litv2_mm.config import load_config
 from litv2_mm.deployment.onnx import export_onnx
 from litv2_mm.deployment.runtimes import (onnxruntime_session, openvino_model, run_onnxruntime,
                                           run_openvino)
-from litv2_mm.models.cpu_inference import native_bf16
+from litv2_mm.models.cpu_inference import cpu_bf16
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy', 'detection_onnxruntime_dynamic.py')
@@ -119,7 +120,7 @@ def backbone_rows(args, runtimes):
         return step
 
     rows = {'PyTorch fp32': torch_step('fp32')}
-    if native_bf16():
+    if cpu_bf16() == 'native':
         rows['PyTorch bf16 autocast'] = torch_step('bf16')
     feed = {'input': x.numpy()}
     for runtime in runtimes:

@@ -15,8 +15,8 @@ import argparse
 import torch
 
 from litv2_mm.analysis.precision import autocast_errors
+from litv2_mm.checkpoint import TRUSTED_PREFIX
 from litv2_mm.models import LITv2
-from litv2_mm.utils import TRUSTED_PREFIX
 
 DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
 

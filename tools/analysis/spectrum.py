@@ -4,7 +4,7 @@ Writes OUT_DIR/hilo_spectrum.png (log |FFT| of 8 channels per branch, two rows p
 averaged over the images) and OUT_DIR/hilo_radial_profile.png (mean |FFT| vs. radial
 frequency, both branches of every layer on one plot). Images are read with the image loading
 of the config's test pipeline, resized to --size and normalised as its data preprocessor
-does (``litv2_mm.datasets.load_config_images``).
+does (``litv2_mm.config.load_config_images``).
 
     python tools/analysis/spectrum.py configs/sem_fpn/litv2_s_synthetic.py \\
         --num-images 8 --size 128 --out-dir outputs/spectrum
@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction
 from litv2_mm.analysis.spectrum import (BRANCHES, capture_branches, default_layers, mean_spectra,
                                         radial_profile)
 from litv2_mm.apis import init_model
-from litv2_mm.datasets import dataset_image_dir, list_images, load_config_images
+from litv2_mm.config import dataset_image_dir, list_images, load_config_images
 
 BRANCH_LABELS = {'hifi': 'Hi-Fi', 'lofi': 'Lo-Fi'}
 

@@ -1,4 +1,4 @@
-"""Generate the synthetic datasets of litv2_mm.datasets.synthetic.
+"""Generate the synthetic datasets of litv2_mm.synthetic_data.
 
 Datasets go to OUT/<name> (coco, ade, coco2017, ade20k, imagenet; ade20k holds the
 ADEChallengeData2016 folder) and are only rewritten when missing, made with other
@@ -9,7 +9,7 @@ parameters, or with --force. OUT defaults to data/generated below the current di
 import argparse
 from pathlib import Path
 
-from litv2_mm.datasets.synthetic import DEFAULT_ROOT, ENSURE_FUNCTIONS, ensure_datasets, load_meta
+from litv2_mm.synthetic_data import DEFAULT_ROOT, ENSURE_FUNCTIONS, ensure_datasets, load_meta
 
 
 def build_parser():

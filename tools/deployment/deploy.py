@@ -26,10 +26,11 @@ import sys
 
 from mmengine.config import DictAction
 
-from litv2_mm.apis import init_model, load_tool_config
+from litv2_mm.apis import init_model
+from litv2_mm.checkpoint import TRUSTED_PREFIX, check_checkpoint_file
+from litv2_mm.config import load_tool_config
 from litv2_mm.deployment.end2end import (METRIC_TOL, compare_metrics, draw, evaluate, export,
                                          first_test_image, load_configs)
-from litv2_mm.utils import TRUSTED_PREFIX, check_checkpoint_file
 
 
 def parse_args(argv=None):

@@ -20,7 +20,8 @@ import sys
 import torch
 from mmengine.config import DictAction
 
-from litv2_mm.apis import init_model, load_config
+from litv2_mm.apis import init_model
+from litv2_mm.config import load_config
 from litv2_mm.deployment import (OPSET, BackboneNeck, ClassifierLogits, compare_with_onnxruntime,
                                  export_onnx)
 

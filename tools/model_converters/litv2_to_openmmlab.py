@@ -12,12 +12,12 @@ import argparse
 
 import torch
 
-from litv2_mm.utils import checkpoint_state_dict, load_checkpoint_file
+from litv2_mm.checkpoint import checkpoint_state_dict, load_checkpoint_file
 
 
 def convert(ckpt):
     """The weights of the authors' checkpoint ``ckpt`` in OpenMMLab key names (the layout
-    map of :func:`litv2_mm.utils.checkpoint_state_dict`).
+    map of :func:`litv2_mm.checkpoint_state_dict`).
 
     Returns:
         (OrderedDict, str): the state dict to save under ``'state_dict'``, and the layout
