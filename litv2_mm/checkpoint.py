@@ -46,6 +46,8 @@ class CheckpointError(RuntimeError):
 
 
 def _download(url: str) -> str:
+    """Download ``url`` once into torch hub's checkpoint cache; returns the local path. (Not
+    mmengine's ``load_from_http``: it reads the file with ``weights_only=False``.)"""
     from torch.hub import download_url_to_file, get_dir
     cache_dir = osp.join(get_dir(), 'checkpoints')
     os.makedirs(cache_dir, exist_ok=True)

@@ -150,12 +150,14 @@ def run_process(cmd, *, timeout, **kwargs):
 
 def run_command(cmd, *, cwd=REPO_ROOT, env=None, timeout=900, check=True):
     """Run ``cmd`` (its items as strings) from ``cwd`` with this environment and ``env``'s
-    variables set over it, through :func:`run_process` (stdout and stderr merged; a run that
-    does not end in ``timeout`` seconds fails the test, every process it started killed).
-    Fails the test with the end of the output on a non-zero exit unless ``check`` is false;
-    returns the CompletedProcess."""
+    variables set over it (a value of None removes the variable), through
+    :func:`run_process` (stdout and stderr merged; a run that does not end in ``timeout``
+    seconds fails the test, every process it started killed). Fails the test with the end of
+    the output on a non-zero exit unless ``check`` is false; returns the CompletedProcess."""
     cmd = [str(arg) for arg in cmd]
-    proc = run_process(cmd, cwd=cwd, env=dict(os.environ, **(env or {})), timeout=timeout)
+    full_env = dict(os.environ, **(env or {}))
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    proc = run_process(cmd, cwd=cwd, env=full_env, timeout=timeout)
     if check and proc.returncode != 0:
         pytest.fail(f'{" ".join(cmd)} exited {proc.returncode}:\n{proc.stdout[-6000:]}')
     return proc

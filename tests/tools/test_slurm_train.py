@@ -4,9 +4,10 @@ runs train.py with --resume, and a run that a signal stopped (it wrote the work 
 ``preempted`` marker after its checkpoint) requeues the job, whatever status srun reports."""
 import os
 import os.path as osp
-import subprocess
 
 import pytest
+
+from helpers import run_command
 
 FAKES = {
     # sbatch: record the options, then run the script as the job (the first non-option)
@@ -35,14 +36,11 @@ def slurm(tmp_path, repo_root):
         (tmp_path / 'statuses').write_text(f'{status}\n')
         if (tmp_path / 'scontrol').exists():
             (tmp_path / 'scontrol').unlink()
-        full_env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', LOG=str(tmp_path),
-                        **env)
-        full_env.pop('SLURM_JOB_ID', None)
-        proc = subprocess.run(
+        proc = run_command(
             ['bash', osp.join(repo_root, 'tools', 'slurm_train.sh'), 'gpu', 'litv2',
-             'configs/mask_rcnn/litv2_s_1x.py', str(tmp_path / 'work'), '--amp'],
-            cwd=repo_root, env=full_env, text=True, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, timeout=60)
+             'configs/mask_rcnn/litv2_s_1x.py', tmp_path / 'work', '--amp'],
+            env=dict(PATH=f'{bin_dir}:{os.environ["PATH"]}', LOG=str(tmp_path),
+                     SLURM_JOB_ID=None, **env), timeout=60, check=False)
         logs = {name: (tmp_path / name).read_text() if (tmp_path / name).exists() else ''
                 for name in FAKES}
         return proc, logs
