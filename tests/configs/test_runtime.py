@@ -72,3 +72,19 @@ def test_set_hook_args_names_a_missing_hook():
     with pytest.raises(KeyError, match=r"no CheckpointFitHook in custom_hooks \(declared: "
                                        r"\['ExactResumeHook'\]\)"):
         set_hook_args(cfg, 'CheckpointFitHook', allow_partial=True)
+
+
+def test_the_readme_snippet_is_a_config_that_declares_the_whole_run(tmp_path):
+    """The README's "Using it in your own configs" snippet, with the path to this checkout:
+    the runner, hooks, resumable loop and atomic backend of our own configs."""
+    readme = open(osp.join(REPO, 'README.md')).read()
+    section = readme.split('## Using it in your own configs', 1)[1]
+    snippet = section.split('```python\n', 1)[1].split('```', 1)[0]
+    (tmp_path / 'mine.py').write_text(snippet.replace('path/to/litv2-mm', str(REPO)))
+    cfg = Config.fromfile(str(tmp_path / 'mine.py'))
+    assert cfg.runner_type == 'LITv2Runner' and cfg.model.backbone.type == 'LITv2'
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'ExactResumeHook', 'CheckpointFitHook', 'FiniteLossHook', 'PreemptionHook']
+    assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop'
+    assert cfg.train_cfg.max_epochs == 12  # the rest of mmdet's schedule kept
+    assert cfg.default_hooks.checkpoint.backend_args == dict(backend='atomic_local')
