@@ -20,7 +20,7 @@ import mmcv
 from mmengine.config import Config
 
 from litv2_mm.checkpoint import TRUSTED_PREFIX, check_state_dict_fits, load_checkpoint_file
-from litv2_mm.config import list_images
+from litv2_mm.config import config_scope, list_images
 from litv2_mm.data_checks import ImageFileError, check_image_file
 from litv2_mm.engine import inference_autocast
 
@@ -61,7 +61,7 @@ def main():
     images = check_inputs(args.inputs)
     weights = (TRUSTED_PREFIX if args.trust_checkpoint else '') + args.checkpoint
     ckpt = load_checkpoint_file(weights)
-    scope = Config.fromfile(args.config).get('default_scope', 'mmdet')
+    scope = config_scope(Config.fromfile(args.config))
     if scope == 'mmdet':
         from mmdet.apis import DetInferencer
         inferencer = DetInferencer(args.config, weights, device=args.device)

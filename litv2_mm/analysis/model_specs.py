@@ -23,7 +23,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from ..apis import init_model
-from ..config import config_scope
+from ..config import config_scope, registry_scope
 
 ARCH_SPECS = ('litv2_s', 'litv2_m', 'litv2_b', 'swin_t', 'resnet50')
 IMPLS = ('fast', 'reference')
@@ -119,8 +119,11 @@ def preload(spec: str) -> None:
     baseline taken afterwards leaves the libraries' own memory out)."""
     import mmcv.ops  # noqa: F401  (the reference's deformable conv)
     name, _ = parse_spec(spec)
-    scope = 'mmdet' if name in ARCH_SPECS else config_scope(Config.fromfile(name))
-    importlib.import_module(f'{scope}.models')
+    if name in ARCH_SPECS:
+        importlib.import_module('mmdet.models')  # the baselines' modules (Swin-T, ResNet-50)
+        return
+    with registry_scope(Config.fromfile(name)):
+        pass
 
 
 def build_backbone(name: str) -> nn.Module:
