@@ -149,6 +149,93 @@ def test_detector_deploys_with_the_detections_of_pytorch(detector, shape, repo_r
                 assert agree >= MASK_AGREE, (i, j, float(agree))
 
 
+class RPNProposals(torch.nn.Module):
+    """A two-stage detector's backbone, neck and RPN up to its proposals (mmdet's
+    ``rpn_head.predict_by_feat``, which the deploy configs' rewrite replaces)."""
+
+    def __init__(self, detector):
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs):
+        head = self.detector.rpn_head
+        metas = [dict(img_shape=torch._shape_as_tensor(inputs)[2:])]
+        return head.predict_by_feat(*head(self.detector.extract_feat(inputs)),
+                                    batch_img_metas=metas, rescale=False)
+
+
+def deployed_proposals(deploy_cfg, detector, inputs, path):
+    """The RPN's proposals of ``detector`` on the batch ``inputs``, exported with the deploy
+    config's rewrites (dynamic batch and size) and run in ONNX Runtime: one InstanceData
+    (bboxes, scores, labels) per image, the rows that hold a proposal."""
+    import onnxruntime
+    from mmdeploy.apis.onnx import export as mmdeploy_export
+    from mmdeploy.utils import get_backend, load_config
+    from mmengine.structures import InstanceData
+    deploy_cfg, = load_config(deploy_cfg)
+    axes = {0: 'batch', 2: 'height', 3: 'width'}
+    mmdeploy_export(RPNProposals(detector).eval(), inputs, str(path)[:-5],
+                    backend=get_backend(deploy_cfg).value,
+                    context_info=dict(deploy_cfg=deploy_cfg), input_names=['input'],
+                    output_names=['dets', 'labels'], opset_version=17,
+                    dynamic_axes={'input': axes, 'dets': {0: 'batch', 1: 'num'},
+                                  'labels': {0: 'batch', 1: 'num'}})
+    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    dets, _ = session.run(None, {'input': inputs.numpy()})
+    out = []
+    for rows in torch.from_numpy(dets):
+        rows = rows[rows[:, 4] > -1]
+        out.append(InstanceData(bboxes=rows[:, :4], scores=rows[:, 4],
+                                labels=torch.zeros(len(rows), dtype=torch.long)))
+    return out
+
+
+# the RPN's objectness and the box classifier redrawn, so that scores spread (NMS has work)
+TWO_STAGE_LAYERS = {'rpn_head.rpn_cls': (0.05, 0.0), 'roi_head.bbox_head.fc_cls': (0.05, 0.0)}
+
+
+@pytest.mark.parametrize('shape', ['dynamic', pytest.param('static', marks=SLOW)])
+def test_two_stage_detector_deploys_with_the_proposals_and_detections_of_pytorch(
+        shape, repo_root, coco_root, tmp_path, tiny_config):
+    """Mask R-CNN deployed = PyTorch: the RPN's proposals (one NMS per FPN level, as mmdet)
+    and the final detections and masks (each class with its own box, one NMS per class), per
+    image, all of them both ways; the RPN on a batch of two images and at other sizes too."""
+    from mmdeploy.apis import build_task_processor
+    cfg = tiny_config(tmp_path, 'mask_rcnn/litv2_s_1x_synthetic.py', SHRINK)
+    checkpoint = save_random_model(cfg, tmp_path / 'model.pth', TWO_STAGE_LAYERS)
+    images = sorted(glob.glob(osp.join(coco_root, 'val', '*.jpg')))[:3]
+    deploy_cfg = deploy_config(repo_root, 'instance-seg', shape)
+    files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
+    assert {d for d, _ in onnx_ops(files[0])} == {'ai.onnx'}
+
+    pairs = predictions(deploy_cfg, cfg, files, checkpoint, images)
+    for deployed, pytorch in pairs:
+        a, b = deployed.pred_instances, pytorch.pred_instances
+        assert len(b) >= 20
+        assert match_detections(a, b) == 1 and match_detections(b, a) == 1, (len(a), len(b))
+        for i, j in matched_pairs(a, b):
+            agree = (a.masks[i].bool() == b.masks[j].bool()).float().mean()
+            assert agree >= MASK_AGREE, (i, j, float(agree))
+
+    # the proposals: a batch of two preprocessed images, then other sizes (a dynamic graph)
+    dynamic_cfg = deploy_config(repo_root, 'instance-seg', 'dynamic')
+    processor = build_task_processor(*load_configs(dynamic_cfg, cfg)[::-1], 'cpu')
+    detector = processor.build_pytorch_model(checkpoint)
+    batch = torch.cat([detector.data_preprocessor(processor.create_input(img)[0])['inputs']
+                       for img in images[:2]])
+    path = tmp_path / 'rpn.onnx'
+    for inputs in (batch, batch[:1, :, :160, :], batch[1:, :, :96, :128]):
+        deployed = deployed_proposals(dynamic_cfg, detector, inputs, path)
+        with torch.no_grad():
+            head = detector.rpn_head
+            metas = [dict(img_shape=tuple(inputs.shape[2:]))] * len(inputs)
+            pytorch = head.predict_by_feat(*head(detector.extract_feat(inputs)),
+                                           batch_img_metas=metas, rescale=False)
+        for a, b in zip(deployed, pytorch):
+            assert len(b) >= 100 and len(a) == len(b), (len(a), len(b))
+            assert match_detections(a, b) == 1 and match_detections(b, a) == 1
+
+
 @pytest.mark.parametrize('shape', ['static', pytest.param('dynamic', marks=SLOW)])
 def test_segmentor_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_root, tmp_path,
                                                           tiny_config):
@@ -168,6 +255,64 @@ def test_segmentor_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_
         assert (a == b).float().mean() >= PIXEL_AGREE
         # a pixel may differ only where PyTorch's two best classes are all but tied
         assert ((top2[0] - top2[1])[(a != b)[0]] <= LOGIT_TIE).all()
+
+
+UPERNET_SHRINK = """
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             decode_head=dict(in_channels=tiny_widths, channels=64),
+             auxiliary_head=dict(in_channels=tiny_widths[2], channels=32))
+# every image at its own size (the sizes are the test's)
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale_factor=1.0),
+                 dict(type='LoadAnnotations', reduce_zero_label=True),
+                 dict(type='PackSegInputs')]
+"""
+# (height, width) of the UperNet test's images: the last feature map (stride 32) 4 x 4 (fewer
+# rows than PPM's 6 bins), 5 x 5 (no bin count but 1 divides it), 6 x 6, 4 x 7, and a size
+# that is no multiple of 32
+UPERNET_SIZES = [(128, 128), (160, 160), (192, 192), (128, 224), (100, 150)]
+
+
+def test_adaptive_average_pooling_as_matrix_products_is_pytorchs():
+    from litv2_mm.deployment.exportable import adaptive_avg_pool2d
+    torch.manual_seed(0)
+    for h in (1, 2, 3, 4, 5, 6, 7, 11, 13, 25, 64):
+        for w in (1, 4, 6, 9, 17):
+            x = torch.randn(2, 3, h, w)
+            for bins in (1, 2, 3, 6, (2, 5), (None, 3)):
+                expected = torch.nn.functional.adaptive_avg_pool2d(x, bins)
+                got = adaptive_avg_pool2d(x, bins)
+                assert got.shape == expected.shape, (h, w, bins)
+                torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape', ['static', 'dynamic'])
+def test_upernet_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_root, tmp_path,
+                                                        tiny_config):
+    """UperNet's pyramid pooling (adaptive average pooling to 1, 2, 3, 6 bins) exports for
+    maps those do not divide: static at 128 px (a 4 x 4 map), dynamic at every size of
+    UPERNET_SIZES from one graph; the class maps are PyTorch's."""
+    import cv2
+    cfg = tiny_config(tmp_path, 'upernet/litv2_s_synthetic.py', UPERNET_SHRINK)
+    checkpoint = save_random_model(cfg, tmp_path / 'model.pth',
+                                   {'decode_head.conv_seg': (0.3, 0.0)})
+    source = sorted(glob.glob(osp.join(ade_root, 'images', 'validation', '*.jpg')))
+    sizes = UPERNET_SIZES if shape == 'dynamic' else UPERNET_SIZES[:1] * 2
+    images = []
+    for i, (h, w) in enumerate(sizes):
+        images.append(str(tmp_path / f'{i}_{h}x{w}.jpg'))
+        cv2.imwrite(images[-1], cv2.resize(cv2.imread(source[i]), (w, h)))
+    deploy_cfg = deploy_config(repo_root, 'segmentation', shape)
+    files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
+    ops = onnx_ops(files[0])
+    assert {d for d, _ in ops} == {'ai.onnx'} and ('ai.onnx', 'AveragePool') not in ops, ops
+    for (h, w), (deployed, pytorch) in zip(
+            sizes, predictions(deploy_cfg, cfg, files, checkpoint, images)):
+        a, b = deployed.pred_sem_seg.data, pytorch.pred_sem_seg.data
+        assert a.shape == b.shape == (1, h, w)
+        assert len(b.unique()) > 1
+        top2 = pytorch.seg_logits.data.topk(2, dim=0).values
+        assert (a == b).float().mean() >= PIXEL_AGREE, (h, w, float((a == b).float().mean()))
+        assert ((top2[0] - top2[1])[(a != b)[0]] <= LOGIT_TIE).all(), (h, w)
 
 
 @SLOW
