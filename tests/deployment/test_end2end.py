@@ -190,8 +190,16 @@ def deployed_proposals(deploy_cfg, detector, inputs, path):
     return out
 
 
-# the RPN's objectness and the box classifier redrawn, so that scores spread (NMS has work)
-TWO_STAGE_LAYERS = {'rpn_head.rpn_cls': (0.05, 0.0), 'roi_head.bbox_head.fc_cls': (0.05, 0.0)}
+# Redrawn so that the deployed post-processing has every case to get right: objectness around
+# 0.05 (mmdeploy's RPN would drop what is below its score_threshold, 0.05), flat class scores
+# (detections of a RoI's second and third class among the kept: each needs its own box) and
+# regressions that make the classes' boxes differ; no score saturates at 1.0 (a tie NMS may
+# break either way). MAX_PROPOSALS above what the RPN keeps: rows without a proposal.
+TWO_STAGE_LAYERS = {'rpn_head.rpn_cls': (0.05, -3.0), 'roi_head.bbox_head.fc_cls': (0.01, 0.0),
+                    'roi_head.bbox_head.fc_reg': (0.05, 0.0)}
+TWO_STAGE_SHRINK = SHRINK + """
+model.update(test_cfg=dict(rpn=dict(max_per_img=1000)))
+"""
 
 
 @pytest.mark.parametrize('shape', ['dynamic', pytest.param('static', marks=SLOW)])
@@ -201,7 +209,7 @@ def test_two_stage_detector_deploys_with_the_proposals_and_detections_of_pytorch
     and the final detections and masks (each class with its own box, one NMS per class), per
     image, all of them both ways; the RPN on a batch of two images and at other sizes too."""
     from mmdeploy.apis import build_task_processor
-    cfg = tiny_config(tmp_path, 'mask_rcnn/litv2_s_1x_synthetic.py', SHRINK)
+    cfg = tiny_config(tmp_path, 'mask_rcnn/litv2_s_1x_synthetic.py', TWO_STAGE_SHRINK)
     checkpoint = save_random_model(cfg, tmp_path / 'model.pth', TWO_STAGE_LAYERS)
     images = sorted(glob.glob(osp.join(coco_root, 'val', '*.jpg')))[:3]
     deploy_cfg = deploy_config(repo_root, 'instance-seg', shape)
@@ -232,7 +240,7 @@ def test_two_stage_detector_deploys_with_the_proposals_and_detections_of_pytorch
             pytorch = head.predict_by_feat(*head(detector.extract_feat(inputs)),
                                            batch_img_metas=metas, rescale=False)
         for a, b in zip(deployed, pytorch):
-            assert len(b) >= 100 and len(a) == len(b), (len(a), len(b))
+            assert 100 <= len(b) < 1000 and len(a) == len(b), (len(a), len(b))
             assert match_detections(a, b) == 1 and match_detections(b, a) == 1
 
 
@@ -303,8 +311,7 @@ def test_upernet_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_ro
         cv2.imwrite(images[-1], cv2.resize(cv2.imread(source[i]), (w, h)))
     deploy_cfg = deploy_config(repo_root, 'segmentation', shape)
     files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
-    ops = onnx_ops(files[0])
-    assert {d for d, _ in ops} == {'ai.onnx'} and ('ai.onnx', 'AveragePool') not in ops, ops
+    assert {d for d, _ in onnx_ops(files[0])} == {'ai.onnx'}
     for (h, w), (deployed, pytorch) in zip(
             sizes, predictions(deploy_cfg, cfg, files, checkpoint, images)):
         a, b = deployed.pred_sem_seg.data, pytorch.pred_sem_seg.data
