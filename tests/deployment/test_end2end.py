@@ -358,6 +358,21 @@ def test_metrics_are_compared_in_their_units():
         compare_metrics({'coco/bbox_mAP_s': 0.1}, {'coco/bbox_mAP_s': 0.1})
 
 
+def test_a_two_stage_detector_is_held_to_every_coco_metric():
+    from mmengine.config import Config
+
+    from litv2_mm.deployment.end2end import HELD_METRICS, compare_metrics, held_metrics
+    two_stage = held_metrics(Config(dict(model=dict(rpn_head=dict(type='RPNHead')))))
+    assert set(HELD_METRICS) < set(two_stage)
+    assert {'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP_s', 'segm_mAP_m', 'segm_mAP_l'} < set(
+        two_stage)
+    assert held_metrics(Config(dict(model=dict(bbox_head=dict(type='RetinaHead'))))) == (
+        HELD_METRICS)
+    row, = compare_metrics({'coco/bbox_mAP_l': 0.351}, {'coco/bbox_mAP_l': 0.374},
+                           held=two_stage)
+    assert row[4] is False
+
+
 def test_every_deploy_config_loads_with_the_rewrites(repo_root):
     from mmdeploy.utils import get_backend, get_codebase, get_ir_config, load_config
     paths = sorted(glob.glob(osp.join(repo_root, 'configs', 'deploy', '*.py')))
