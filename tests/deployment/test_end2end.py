@@ -242,6 +242,18 @@ def test_two_stage_detector_deploys_with_the_proposals_and_detections_of_pytorch
         for a, b in zip(deployed, pytorch):
             assert 100 <= len(b) < 1000 and len(a) == len(b), (len(a), len(b))
             assert match_detections(a, b) == 1 and match_detections(b, a) == 1
+    if shape == 'dynamic':  # the whole graph on the batch: each image's outputs as alone
+        import onnxruntime
+        session = onnxruntime.InferenceSession(files[0], providers=['CPUExecutionProvider'])
+        together = session.run(None, {'input': batch.numpy()})
+        for i in range(len(batch)):
+            alone = session.run(None, {'input': batch[i:i + 1].numpy()})
+            dets, labels, masks = (out[i] for out in together)
+            assert dets.shape == alone[0][0].shape and (dets[:, 4] > 0).sum() >= 20
+            np.testing.assert_allclose(dets[:, :4], alone[0][0][:, :4], rtol=0, atol=BOX_TOL)
+            np.testing.assert_allclose(dets[:, 4], alone[0][0][:, 4], rtol=0, atol=SCORE_TOL)
+            assert (labels == alone[1][0]).all()
+            np.testing.assert_allclose(masks, alone[2][0], rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize('shape', ['static', pytest.param('dynamic', marks=SLOW)])
