@@ -338,6 +338,7 @@ def test_upernet_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_ro
 @pytest.mark.parametrize('trained,task,metric,shape', [
     ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'dynamic'),
     ('trained_sem_fpn', 'segmentation', 'mIoU', 'static'),
+    ('trained_upernet', 'segmentation', 'mIoU', 'dynamic'),
 ])
 def test_deploy_tool_gives_the_metrics_of_pytorch(trained, task, metric, shape, repo_root,
                                                   tmp_path, run_tool, request):
