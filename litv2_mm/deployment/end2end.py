@@ -9,7 +9,7 @@ import glob
 import numbers
 import os.path as osp
 from copy import deepcopy
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,6 +75,25 @@ def export(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], ch
                       work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
 
 
+def unpadded_inputs(deploy_cfg: 'Config', model_cfg: 'Config') -> Callable[[dict], dict]:
+    """The data preprocessor config (mmdeploy's ``data_preprocessor_updater``) of a deployed
+    model: a two-stage detector in a dynamic graph gets its images unpadded
+    (``pad_size_divisor`` 1), pads them inside the graph and clips its boxes to the image
+    before the pad, as mmdet does (``rewriters.two_stage_detector__forward``); any other
+    model gets mmdeploy's (the model config's, padded)."""
+    from mmdeploy.apis import build_task_processor
+    from mmdeploy.utils import is_dynamic_shape
+    update = build_task_processor(model_cfg, deploy_cfg, 'cpu').update_data_preprocessor
+
+    def updater(cfg: dict) -> dict:
+        cfg = update(cfg)
+        if is_dynamic_shape(deploy_cfg) and model_cfg.model.get('rpn_head') is not None:
+            cfg = dict(cfg, pad_size_divisor=1)
+        return cfg
+
+    return updater
+
+
 def evaluate(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], work_dir: str,
              backend_files: Optional[Sequence[str]] = None, checkpoint: Optional[str] = None,
              device: str = 'cpu', show_dir: Optional[str] = None) -> dict:
@@ -95,7 +114,7 @@ def evaluate(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], 
     dataloader = processor.build_dataloader(loader)
     if checkpoint is None:
         model = processor.build_backend_model(
-            backend_files, data_preprocessor_updater=processor.update_data_preprocessor)
+            backend_files, data_preprocessor_updater=unpadded_inputs(deploy_cfg, model_cfg))
     else:
         model = processor.build_pytorch_model(checkpoint)
     runner = processor.build_test_runner(model, work_dir, show_dir=show_dir,

@@ -294,6 +294,36 @@ def standard_roi_head__predict_bbox(self: Any, x: tuple[torch.Tensor, ...],
                            batch_img_metas[0]['img_shape'], rcnn_test_cfg, is_roi)
 
 
+def two_stage_detector__forward(self: Any, batch_inputs: torch.Tensor,
+                                data_samples: Optional[list] = None, mode: str = 'tensor',
+                                **kwargs: Any) -> tuple[torch.Tensor, ...]:
+    """mmdeploy's ``TwoStageDetector.forward`` (the image size as a tensor in the graph, then
+    the RPN and the RoI heads) with, in a dynamic graph, the input padded to a multiple of
+    the data preprocessor's ``pad_size_divisor`` inside the graph, and the size before that
+    pad as the image size that boxes are clipped to. Given the batch its data preprocessor
+    padded already (mmdeploy's tools), the pad is a no-op and the image size the padded one,
+    as mmdeploy's; given it unpadded (:func:`litv2_mm.deployment.end2end.unpadded_inputs`:
+    ``tools/deployment/deploy.py``), the features are those of the padded batch and the boxes
+    are clipped to the resized image, as mmdet clips them."""
+    dynamic = is_dynamic_shape(FUNCTION_REWRITER.get_context().cfg)
+    img_shape = torch._shape_as_tensor(batch_inputs)[2:]
+    if not dynamic:
+        img_shape = [int(size) for size in img_shape]
+    divisor = getattr(self.data_preprocessor, 'pad_size_divisor', 1)
+    if dynamic and divisor > 1:
+        height, width = batch_inputs.shape[-2:]
+        batch_inputs = F.pad(batch_inputs, (0, (-width) % divisor, 0, (-height) % divisor),
+                             value=float(getattr(self.data_preprocessor, 'pad_value', 0)))
+    for data_sample in data_samples:  # not set_metainfo: its deepcopy breaks the trace
+        data_sample.set_field(name='img_shape', value=img_shape, field_type='metainfo')
+    x = self.extract_feat(batch_inputs)
+    if data_samples[0].get('proposals', None) is None:
+        rpn_results_list = self.rpn_head.predict(x, data_samples, rescale=False)
+    else:
+        rpn_results_list = [data_sample.proposals for data_sample in data_samples]
+    return self.roi_head.predict(x, rpn_results_list, data_samples, rescale=False)
+
+
 def ppm__forward(self: Any, x: torch.Tensor) -> list[torch.Tensor]:
     """mmseg's ``PPM.forward`` with each branch's ``AdaptiveAvgPool2d`` as
     :func:`litv2_mm.deployment.exportable.adaptive_avg_pool2d` (the rest of the branch, a
@@ -327,5 +357,8 @@ for _backend in BACKENDS:
     FUNCTION_REWRITER.register_rewriter(
         'mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat',
         backend=_backend)(bbox_head__predict_by_feat)
+    FUNCTION_REWRITER.register_rewriter(
+        'mmdet.models.detectors.two_stage.TwoStageDetector.forward',
+        backend=_backend)(two_stage_detector__forward)
     FUNCTION_REWRITER.register_rewriter('mmseg.models.decode_heads.psp_head.PPM.forward',
                                         backend=_backend)(ppm__forward)

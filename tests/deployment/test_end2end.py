@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from litv2_mm.apis import init_model
-from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs
+from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs, unpadded_inputs
 
 pytest.importorskip('mmdeploy')
 onnx = pytest.importorskip('onnx')
@@ -100,7 +100,7 @@ def predictions(deploy_cfg, model_cfg, files, checkpoint, images):
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
     processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
     deployed = processor.build_backend_model(
-        files, data_preprocessor_updater=processor.update_data_preprocessor)
+        files, data_preprocessor_updater=unpadded_inputs(deploy_cfg, model_cfg))
     pytorch = processor.build_pytorch_model(checkpoint)
     pairs = []
     for img in images:
@@ -212,11 +212,17 @@ def test_two_stage_detector_deploys_with_the_proposals_and_detections_of_pytorch
     cfg = tiny_config(tmp_path, 'mask_rcnn/litv2_s_1x_synthetic.py', TWO_STAGE_SHRINK)
     checkpoint = save_random_model(cfg, tmp_path / 'model.pth', TWO_STAGE_LAYERS)
     images = sorted(glob.glob(osp.join(coco_root, 'val', '*.jpg')))[:3]
+    if shape == 'dynamic':  # and one that the test pipeline resizes to 150 x 192, padded to 160
+        import cv2
+        images.append(str(tmp_path / 'wide.jpg'))
+        cv2.imwrite(images[-1], cv2.imread(images[0])[:200])
     deploy_cfg = deploy_config(repo_root, 'instance-seg', shape)
     files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
     assert {d for d, _ in onnx_ops(files[0])} == {'ai.onnx'}
 
     pairs = predictions(deploy_cfg, cfg, files, checkpoint, images)
+    if shape == 'dynamic':
+        assert pairs[-1][1].img_shape == (150, 192) and pairs[-1][1].pad_shape == (160, 192)
     for deployed, pytorch in pairs:
         a, b = deployed.pred_instances, pytorch.pred_instances
         assert len(b) >= 20
