@@ -41,6 +41,10 @@ Deployed = PyTorch (issue 30, point 4; docs/deployment.md):
   class of a RoI the box regressed for its best class and keeps the padding rows of the RPN
   as RoIs. As mmdet's ``multiclass_nms``: each class with its own box, scores above
   ``score_thr``, one NMS per class, the ``max_per_img`` best of all classes.
+- ``TwoStageDetector.forward`` (dynamic graphs): mmdeploy clips boxes to the graph's input,
+  the batch padded to ``pad_size_divisor``, where mmdet clips to the image before the pad.
+  Here the graph pads its input itself and clips to the size it was given; given unpadded
+  images (``end2end.unpadded_inputs``) it clips as mmdet, given padded ones as mmdeploy.
 - mmseg's ``PPM.forward`` (UperNet's and PSPNet's pyramid pooling): the exporter writes
   adaptive average pooling as AveragePool, which needs bin counts that divide the map (on a
   4 x 4 map it fails: ``stride should not be zero``). Here it is two matrix products with
