@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import (REPO_ROOT, RETINANET_ITERS, RETINANET_SHORT, SEM_FPN_ITERS, SEM_FPN_SHORT,
-                     TRAIN_ARCH, run_command)
+                     TRAIN_ARCH, UPERNET_ITERS, UPERNET_SHORT, run_command)
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -184,3 +184,11 @@ def trained_sem_fpn(tmp_path_factory, ade_root, run_tool, tiny_config):
     briefly on the embedded ADE20K-format set (helpers.SEM_FPN_SHORT), once per session."""
     return _train(tmp_path_factory, run_tool, tiny_config, 'sem_fpn',
                   'sem_fpn/litv2_s_synthetic.py', SEM_FPN_SHORT, SEM_FPN_ITERS)
+
+
+@pytest.fixture(scope='session')
+def trained_upernet(tmp_path_factory, ade_root, run_tool, tiny_config):
+    """(config, checkpoint, training output) of an UperNet with a small LITv2, trained
+    briefly on the embedded ADE20K-format set (helpers.UPERNET_SHORT), once per session."""
+    return _train(tmp_path_factory, run_tool, tiny_config, 'upernet',
+                  'upernet/litv2_s_synthetic.py', UPERNET_SHORT, UPERNET_ITERS)

@@ -44,6 +44,21 @@ param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin
 default_hooks = dict(checkpoint=dict(interval={SEM_FPN_ITERS}), logger=dict(interval=20))
 """
 
+# UperNet the same way (configs/upernet/litv2_s_synthetic.py): the deployment tests' trained
+# UperNet (``trained_upernet``), its heads narrowed to the small backbone
+UPERNET_ITERS = 120
+UPERNET_SHORT = f"""
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             decode_head=dict(in_channels=tiny_widths, channels=64),
+             auxiliary_head=dict(in_channels=tiny_widths[2], channels=32))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+train_cfg = dict(max_iters={UPERNET_ITERS}, val_interval={UPERNET_ITERS})
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10),
+                   dict(type='PolyLR', power=0.9, eta_min=0., by_epoch=False, begin=10,
+                        end={UPERNET_ITERS})]
+default_hooks = dict(checkpoint=dict(interval={UPERNET_ITERS}), logger=dict(interval=20))
+"""
+
 
 def skip_unless_cpu_bf16(dtype=torch.bfloat16):
     """Skip a bf16 case on a CPU whose oneDNN has no bf16 kernels (it needs avx512bw/vl/dq or

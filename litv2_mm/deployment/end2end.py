@@ -9,7 +9,7 @@ import glob
 import numbers
 import os.path as osp
 from copy import deepcopy
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 METRIC_TOL = 0.002
 """Largest |deployed - PyTorch| allowed in a held metric (:data:`HELD_METRICS`)."""
 HELD_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'mAcc', 'aAcc')
-"""The metrics held to the tolerance (the part of a name after its ``coco/`` prefix): box AP
-and mask AP (COCO's AP over IoU 0.50:0.95) and the segmentation metrics. AP50, AP75 and the
-size breakdown (``_s``, ``_m``, ``_l``) are shown beside them but not held: they rest on
-fewer matches, and mmdeploy's detection post-processing differs from mmdet's in which
-low-scoring boxes it keeps (docs/deployment.md, what differs by design)."""
+"""The metrics held to the tolerance (the part of a name after its ``coco/`` prefix) for every
+model: box AP and mask AP (COCO's AP over IoU 0.50:0.95) and the segmentation metrics."""
+COCO_BREAKDOWN = tuple(f'{kind}_mAP_{part}' for kind in ('bbox', 'segm')
+                       for part in ('50', '75', 's', 'm', 'l'))
+"""AP50, AP75 and the size breakdown, held too for a two-stage detector (an RPN), whose
+deployed post-processing is mmdet's (:mod:`litv2_mm.deployment.rewriters`); for a one-stage
+head they are shown, not held: mmdeploy's one-stage post-processing keeps other low-scoring
+candidates than mmdet's (docs/deployment.md, what differs by design)."""
 PERCENT_METRICS = ('mIoU', 'mAcc', 'aAcc')
 """Metrics that mmseg reports in percent: their differences are compared to the tolerance
 as fractions (0.002 = 0.2 points of mIoU), as COCO's APs are."""
@@ -72,6 +75,25 @@ def export(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], ch
                       work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
 
 
+def unpadded_inputs(deploy_cfg: 'Config', model_cfg: 'Config') -> Callable[[dict], dict]:
+    """The data preprocessor config (mmdeploy's ``data_preprocessor_updater``) of a deployed
+    model: a two-stage detector in a dynamic graph gets its images unpadded
+    (``pad_size_divisor`` 1), pads them inside the graph and clips its boxes to the image
+    before the pad, as mmdet does (``rewriters.two_stage_detector__forward``); any other
+    model gets mmdeploy's (the model config's, padded)."""
+    from mmdeploy.apis import build_task_processor
+    from mmdeploy.utils import is_dynamic_shape
+    update = build_task_processor(model_cfg, deploy_cfg, 'cpu').update_data_preprocessor
+
+    def updater(cfg: dict) -> dict:
+        cfg = update(cfg)
+        if is_dynamic_shape(deploy_cfg) and model_cfg.model.get('rpn_head') is not None:
+            cfg = dict(cfg, pad_size_divisor=1)
+        return cfg
+
+    return updater
+
+
 def evaluate(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], work_dir: str,
              backend_files: Optional[Sequence[str]] = None, checkpoint: Optional[str] = None,
              device: str = 'cpu', show_dir: Optional[str] = None) -> dict:
@@ -92,7 +114,7 @@ def evaluate(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], 
     dataloader = processor.build_dataloader(loader)
     if checkpoint is None:
         model = processor.build_backend_model(
-            backend_files, data_preprocessor_updater=processor.update_data_preprocessor)
+            backend_files, data_preprocessor_updater=unpadded_inputs(deploy_cfg, model_cfg))
     else:
         model = processor.build_pytorch_model(checkpoint)
     runner = processor.build_test_runner(model, work_dir, show_dir=show_dir,
@@ -104,16 +126,25 @@ def evaluate(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], 
             model.destroy()
 
 
-def is_held(name: str) -> bool:
-    """Whether the metric ``name`` (e.g. ``coco/bbox_mAP``) is held to the tolerance."""
-    return name.rsplit('/', 1)[-1] in HELD_METRICS
+def held_metrics(model_cfg: 'Config') -> tuple[str, ...]:
+    """The metrics held for ``model_cfg``'s model: :data:`HELD_METRICS`, and for a two-stage
+    detector (``model.rpn_head``) :data:`COCO_BREAKDOWN` too."""
+    two_stage = model_cfg.model.get('rpn_head') is not None
+    return HELD_METRICS + (COCO_BREAKDOWN if two_stage else ())
 
 
-def compare_metrics(deployed: dict, pytorch: dict,
-                    tol: float = METRIC_TOL) -> list[tuple[str, Any, Any, float, Optional[bool]]]:
+def is_held(name: str, held: Sequence[str] = HELD_METRICS) -> bool:
+    """Whether the metric ``name`` (e.g. ``coco/bbox_mAP``) is one of ``held``."""
+    return name.rsplit('/', 1)[-1] in held
+
+
+def compare_metrics(deployed: dict, pytorch: dict, tol: float = METRIC_TOL,
+                    held: Sequence[str] = HELD_METRICS
+                    ) -> list[tuple[str, Any, Any, float, Optional[bool]]]:
     """Rows (name, deployed, PyTorch, |difference|, ok) for every numeric metric of either;
-    ``ok`` is None for a metric not held to ``tol`` (:func:`is_held`). The difference is in
-    the metric's own unit; ``tol`` is a fraction (:data:`PERCENT_METRICS`).
+    ``ok`` is None for a metric not held to ``tol`` (not in ``held``; :func:`held_metrics`
+    gives a model's). The difference is in the metric's own unit; ``tol`` is a fraction
+    (:data:`PERCENT_METRICS`).
 
     A metric one side lacks is a failed row (difference ``inf``)."""
     rows = []
@@ -125,11 +156,11 @@ def compare_metrics(deployed: dict, pytorch: dict,
             continue
         diff = abs(float(a) - float(b))
         scale = 0.01 if name.rsplit('/', 1)[-1] in PERCENT_METRICS else 1.
-        ok = diff * scale <= tol + ROUNDING if is_held(name) else None
+        ok = diff * scale <= tol + ROUNDING if is_held(name, held) else None
         rows.append((name, float(a), float(b), diff, ok))
     if not any(row[4] is not None for row in rows):
         raise ValueError(f'no metric to compare: the deployed model gave {sorted(deployed)}, '
-                         f'PyTorch {sorted(pytorch)} (held: {", ".join(HELD_METRICS)})')
+                         f'PyTorch {sorted(pytorch)} (held: {", ".join(held)})')
     return rows
 
 

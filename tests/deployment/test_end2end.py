@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from litv2_mm.apis import init_model
-from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs
+from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs, unpadded_inputs
 
 pytest.importorskip('mmdeploy')
 onnx = pytest.importorskip('onnx')
@@ -100,7 +100,7 @@ def predictions(deploy_cfg, model_cfg, files, checkpoint, images):
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
     processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
     deployed = processor.build_backend_model(
-        files, data_preprocessor_updater=processor.update_data_preprocessor)
+        files, data_preprocessor_updater=unpadded_inputs(deploy_cfg, model_cfg))
     pytorch = processor.build_pytorch_model(checkpoint)
     pairs = []
     for img in images:
@@ -149,6 +149,119 @@ def test_detector_deploys_with_the_detections_of_pytorch(detector, shape, repo_r
                 assert agree >= MASK_AGREE, (i, j, float(agree))
 
 
+class RPNProposals(torch.nn.Module):
+    """A two-stage detector's backbone, neck and RPN up to its proposals (mmdet's
+    ``rpn_head.predict_by_feat``, which the deploy configs' rewrite replaces)."""
+
+    def __init__(self, detector):
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs):
+        head = self.detector.rpn_head
+        metas = [dict(img_shape=torch._shape_as_tensor(inputs)[2:])]
+        return head.predict_by_feat(*head(self.detector.extract_feat(inputs)),
+                                    batch_img_metas=metas, rescale=False)
+
+
+def deployed_proposals(deploy_cfg, detector, inputs, path):
+    """The RPN's proposals of ``detector`` on the batch ``inputs``, exported with the deploy
+    config's rewrites (dynamic batch and size) and run in ONNX Runtime: one InstanceData
+    (bboxes, scores, labels) per image, the rows that hold a proposal."""
+    import onnxruntime
+    from mmdeploy.apis.onnx import export as mmdeploy_export
+    from mmdeploy.utils import get_backend, load_config
+    from mmengine.structures import InstanceData
+    deploy_cfg, = load_config(deploy_cfg)
+    axes = {0: 'batch', 2: 'height', 3: 'width'}
+    mmdeploy_export(RPNProposals(detector).eval(), inputs, str(path)[:-5],
+                    backend=get_backend(deploy_cfg).value,
+                    context_info=dict(deploy_cfg=deploy_cfg), input_names=['input'],
+                    output_names=['dets', 'labels'], opset_version=17,
+                    dynamic_axes={'input': axes, 'dets': {0: 'batch', 1: 'num'},
+                                  'labels': {0: 'batch', 1: 'num'}})
+    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    dets, _ = session.run(None, {'input': inputs.numpy()})
+    out = []
+    for rows in torch.from_numpy(dets):
+        rows = rows[rows[:, 4] > -1]
+        out.append(InstanceData(bboxes=rows[:, :4], scores=rows[:, 4],
+                                labels=torch.zeros(len(rows), dtype=torch.long)))
+    return out
+
+
+# Redrawn so that the deployed post-processing has every case to get right: objectness around
+# 0.05 (mmdeploy's RPN would drop what is below its score_threshold, 0.05), flat class scores
+# (detections of a RoI's second and third class among the kept: each needs its own box) and
+# regressions that make the classes' boxes differ; no score saturates at 1.0 (a tie NMS may
+# break either way). MAX_PROPOSALS above what the RPN keeps: rows without a proposal.
+TWO_STAGE_LAYERS = {'rpn_head.rpn_cls': (0.05, -3.0), 'roi_head.bbox_head.fc_cls': (0.01, 0.0),
+                    'roi_head.bbox_head.fc_reg': (0.05, 0.0)}
+TWO_STAGE_SHRINK = SHRINK + """
+model.update(test_cfg=dict(rpn=dict(max_per_img=1000)))
+"""
+
+
+@pytest.mark.parametrize('shape', ['dynamic', pytest.param('static', marks=SLOW)])
+def test_two_stage_detector_deploys_with_the_proposals_and_detections_of_pytorch(
+        shape, repo_root, coco_root, tmp_path, tiny_config):
+    """Mask R-CNN deployed = PyTorch: the RPN's proposals (one NMS per FPN level, as mmdet)
+    and the final detections and masks (each class with its own box, one NMS per class), per
+    image, all of them both ways; the RPN on a batch of two images and at other sizes too."""
+    from mmdeploy.apis import build_task_processor
+    cfg = tiny_config(tmp_path, 'mask_rcnn/litv2_s_1x_synthetic.py', TWO_STAGE_SHRINK)
+    checkpoint = save_random_model(cfg, tmp_path / 'model.pth', TWO_STAGE_LAYERS)
+    images = sorted(glob.glob(osp.join(coco_root, 'val', '*.jpg')))[:3]
+    if shape == 'dynamic':  # and one that the test pipeline resizes to 150 x 192, padded to 160
+        import cv2
+        images.append(str(tmp_path / 'wide.jpg'))
+        cv2.imwrite(images[-1], cv2.imread(images[0])[:200])
+    deploy_cfg = deploy_config(repo_root, 'instance-seg', shape)
+    files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
+    assert {d for d, _ in onnx_ops(files[0])} == {'ai.onnx'}
+
+    pairs = predictions(deploy_cfg, cfg, files, checkpoint, images)
+    if shape == 'dynamic':
+        assert pairs[-1][1].img_shape == (150, 192) and pairs[-1][1].pad_shape == (160, 192)
+    for deployed, pytorch in pairs:
+        a, b = deployed.pred_instances, pytorch.pred_instances
+        assert len(b) >= 20
+        assert match_detections(a, b) == 1 and match_detections(b, a) == 1, (len(a), len(b))
+        for i, j in matched_pairs(a, b):
+            agree = (a.masks[i].bool() == b.masks[j].bool()).float().mean()
+            assert agree >= MASK_AGREE, (i, j, float(agree))
+
+    # the proposals: a batch of two preprocessed images, then other sizes (a dynamic graph)
+    dynamic_cfg = deploy_config(repo_root, 'instance-seg', 'dynamic')
+    processor = build_task_processor(*load_configs(dynamic_cfg, cfg)[::-1], 'cpu')
+    detector = processor.build_pytorch_model(checkpoint)
+    batch = torch.cat([detector.data_preprocessor(processor.create_input(img)[0])['inputs']
+                       for img in images[:2]])
+    path = tmp_path / 'rpn.onnx'
+    for inputs in (batch, batch[:1, :, :160, :], batch[1:, :, :96, :128]):
+        deployed = deployed_proposals(dynamic_cfg, detector, inputs, path)
+        with torch.no_grad():
+            head = detector.rpn_head
+            metas = [dict(img_shape=tuple(inputs.shape[2:]))] * len(inputs)
+            pytorch = head.predict_by_feat(*head(detector.extract_feat(inputs)),
+                                           batch_img_metas=metas, rescale=False)
+        for a, b in zip(deployed, pytorch):
+            assert 100 <= len(b) < 1000 and len(a) == len(b), (len(a), len(b))
+            assert match_detections(a, b) == 1 and match_detections(b, a) == 1
+    if shape == 'dynamic':  # the whole graph on the batch: each image's outputs as alone
+        import onnxruntime
+        session = onnxruntime.InferenceSession(files[0], providers=['CPUExecutionProvider'])
+        together = session.run(None, {'input': batch.numpy()})
+        for i in range(len(batch)):
+            alone = session.run(None, {'input': batch[i:i + 1].numpy()})
+            dets, labels, masks = (out[i] for out in together)
+            assert dets.shape == alone[0][0].shape and (dets[:, 4] > 0).sum() >= 20
+            np.testing.assert_allclose(dets[:, :4], alone[0][0][:, :4], rtol=0, atol=BOX_TOL)
+            np.testing.assert_allclose(dets[:, 4], alone[0][0][:, 4], rtol=0, atol=SCORE_TOL)
+            assert (labels == alone[1][0]).all()
+            np.testing.assert_allclose(masks, alone[2][0], rtol=0, atol=1e-3)
+
+
 @pytest.mark.parametrize('shape', ['static', pytest.param('dynamic', marks=SLOW)])
 def test_segmentor_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_root, tmp_path,
                                                           tiny_config):
@@ -170,10 +283,68 @@ def test_segmentor_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_
         assert ((top2[0] - top2[1])[(a != b)[0]] <= LOGIT_TIE).all()
 
 
+UPERNET_SHRINK = """
+model = dict(backbone=dict(arch=dict(_delete_=True, **tiny_arch), drop_path_rate=0.),
+             decode_head=dict(in_channels=tiny_widths, channels=64),
+             auxiliary_head=dict(in_channels=tiny_widths[2], channels=32))
+# every image at its own size (the sizes are the test's)
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale_factor=1.0),
+                 dict(type='LoadAnnotations', reduce_zero_label=True),
+                 dict(type='PackSegInputs')]
+"""
+# (height, width) of the UperNet test's images: the last feature map (stride 32) 4 x 4 (fewer
+# rows than PPM's 6 bins), 5 x 5 (no bin count but 1 divides it), 6 x 6, 4 x 7, and a size
+# that is no multiple of 32
+UPERNET_SIZES = [(128, 128), (160, 160), (192, 192), (128, 224), (100, 150)]
+
+
+def test_adaptive_average_pooling_as_matrix_products_is_pytorchs():
+    from litv2_mm.deployment.exportable import adaptive_avg_pool2d
+    torch.manual_seed(0)
+    for h in (1, 2, 3, 4, 5, 6, 7, 11, 13, 25, 64):
+        for w in (1, 4, 6, 9, 17):
+            x = torch.randn(2, 3, h, w)
+            for bins in (1, 2, 3, 6, (2, 5), (None, 3)):
+                expected = torch.nn.functional.adaptive_avg_pool2d(x, bins)
+                got = adaptive_avg_pool2d(x, bins)
+                assert got.shape == expected.shape, (h, w, bins)
+                torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape', ['static', 'dynamic'])
+def test_upernet_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_root, tmp_path,
+                                                        tiny_config):
+    """UperNet's pyramid pooling (adaptive average pooling to 1, 2, 3, 6 bins) exports for
+    maps those do not divide: static at 128 px (a 4 x 4 map), dynamic at every size of
+    UPERNET_SIZES from one graph; the class maps are PyTorch's."""
+    import cv2
+    cfg = tiny_config(tmp_path, 'upernet/litv2_s_synthetic.py', UPERNET_SHRINK)
+    checkpoint = save_random_model(cfg, tmp_path / 'model.pth',
+                                   {'decode_head.conv_seg': (0.3, 0.0)})
+    source = sorted(glob.glob(osp.join(ade_root, 'images', 'validation', '*.jpg')))
+    sizes = UPERNET_SIZES if shape == 'dynamic' else UPERNET_SIZES[:1] * 2
+    images = []
+    for i, (h, w) in enumerate(sizes):
+        images.append(str(tmp_path / f'{i}_{h}x{w}.jpg'))
+        cv2.imwrite(images[-1], cv2.resize(cv2.imread(source[i]), (w, h)))
+    deploy_cfg = deploy_config(repo_root, 'segmentation', shape)
+    files = export(deploy_cfg, cfg, checkpoint, images[0], str(tmp_path / 'onnx'))
+    assert {d for d, _ in onnx_ops(files[0])} == {'ai.onnx'}
+    for (h, w), (deployed, pytorch) in zip(
+            sizes, predictions(deploy_cfg, cfg, files, checkpoint, images)):
+        a, b = deployed.pred_sem_seg.data, pytorch.pred_sem_seg.data
+        assert a.shape == b.shape == (1, h, w)
+        assert len(b.unique()) > 1
+        top2 = pytorch.seg_logits.data.topk(2, dim=0).values
+        assert (a == b).float().mean() >= PIXEL_AGREE, (h, w, float((a == b).float().mean()))
+        assert ((top2[0] - top2[1])[(a != b)[0]] <= LOGIT_TIE).all(), (h, w)
+
+
 @SLOW
 @pytest.mark.parametrize('trained,task,metric,shape', [
     ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'dynamic'),
     ('trained_sem_fpn', 'segmentation', 'mIoU', 'static'),
+    ('trained_upernet', 'segmentation', 'mIoU', 'dynamic'),
 ])
 def test_deploy_tool_gives_the_metrics_of_pytorch(trained, task, metric, shape, repo_root,
                                                   tmp_path, run_tool, request):
@@ -204,6 +375,21 @@ def test_metrics_are_compared_in_their_units():
     assert compare_metrics({'mIoU': 70.}, {'mIoU': 70.3})[0][4] is False
     with pytest.raises(ValueError, match='no metric to compare'):
         compare_metrics({'coco/bbox_mAP_s': 0.1}, {'coco/bbox_mAP_s': 0.1})
+
+
+def test_a_two_stage_detector_is_held_to_every_coco_metric():
+    from mmengine.config import Config
+
+    from litv2_mm.deployment.end2end import HELD_METRICS, compare_metrics, held_metrics
+    two_stage = held_metrics(Config(dict(model=dict(rpn_head=dict(type='RPNHead')))))
+    assert set(HELD_METRICS) < set(two_stage)
+    assert {'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP_s', 'segm_mAP_m', 'segm_mAP_l'} < set(
+        two_stage)
+    assert held_metrics(Config(dict(model=dict(bbox_head=dict(type='RetinaHead'))))) == (
+        HELD_METRICS)
+    row, = compare_metrics({'coco/bbox_mAP_l': 0.351}, {'coco/bbox_mAP_l': 0.374},
+                           held=two_stage)
+    assert row[4] is False
 
 
 def test_every_deploy_config_loads_with_the_rewrites(repo_root):
