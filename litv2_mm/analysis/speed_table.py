@@ -171,7 +171,7 @@ def backbone_rows(archs: Sequence[str], shapes: Sequence[tuple[int, int]],
                 results = run_benchmark([arch], settings, runs=runs, warmup=n_warmup,
                                         memory=memory, progress=False, precisions=amps)
                 date = utc_now()
-                note = f'median of {runs} timed iterations after {n_warmup} warm-up'
+                note = f'median of {runs} timed iterations; {n_warmup} warm-up'
                 if compile_:
                     note += ' (the first one compiles)'
                 for amp, result in zip(amps, results):
