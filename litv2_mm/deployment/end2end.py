@@ -11,12 +11,19 @@ import os.path as osp
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
+from .quantize import CALIB_IMAGES, CALIB_SPLIT
+
 if TYPE_CHECKING:
     import numpy as np
+    import torch
     from mmengine.config import Config
 
 METRIC_TOL = 0.002
-"""Largest |deployed - PyTorch| allowed in a held metric (:data:`HELD_METRICS`)."""
+"""Largest |deployed - PyTorch| allowed in a held metric (:data:`HELD_METRICS`) of an fp32
+deployment."""
+LOW_PRECISION_TOL = {'bbox_mAP': 0.01, 'segm_mAP': 0.01, 'mIoU': 0.005}
+"""What a bf16 or int8 deployment holds, and to what: box AP and mask AP within 0.01, mIoU
+within 0.5 points (a fraction, as :data:`PERCENT_METRICS`); the rest is shown."""
 HELD_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'mAcc', 'aAcc')
 """The metrics held to the tolerance (the part of a name after its ``coco/`` prefix) for every
 model: box AP and mask AP (COCO's AP over IoU 0.50:0.95) and the segmentation metrics."""
@@ -57,10 +64,44 @@ def first_test_image(model_cfg: 'Config') -> str:
     return dataset.get_data_info(0)['img_path']
 
 
+def precision(deploy_cfg: 'Config') -> str:
+    """The precision a deploy config deploys in: its ``backend_config.precision`` (the
+    openvino backend: 'fp32', 'bf16' or 'int8'), 'fp32' for every other backend."""
+    if deploy_cfg.backend_config.type != 'openvino':
+        return 'fp32'
+    from .openvino_backend import backend_precision
+    return backend_precision(deploy_cfg)
+
+
+def tolerances(deploy_cfg: 'Config', model_cfg: 'Config',
+               tol: Optional[float] = None) -> dict[str, float]:
+    """{held metric: largest allowed |deployed - PyTorch|} of a deployment: fp32 holds
+    :func:`held_metrics` to :data:`METRIC_TOL`, bf16 and int8 :data:`LOW_PRECISION_TOL`;
+    ``tol`` replaces every value."""
+    held = (dict.fromkeys(held_metrics(model_cfg), METRIC_TOL)
+            if precision(deploy_cfg) == 'fp32' else dict(LOW_PRECISION_TOL))
+    return {name: (value if tol is None else tol) for name, value in held.items()}
+
+
+def deployed_data_preprocessor(deploy_cfg: 'Config', model_cfg: 'Config') -> 'torch.nn.Module':
+    """The data preprocessor of the deployed model (the model config's, updated by
+    :func:`unpadded_inputs`), as mmdeploy's backend model builds it."""
+    from mmengine.registry import MODELS
+
+    from ..config import registry_scope
+    cfg = unpadded_inputs(deploy_cfg, model_cfg)(deepcopy(model_cfg.model.data_preprocessor))
+    with registry_scope(model_cfg):
+        return MODELS.build(cfg)
+
+
 def export(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], checkpoint: str,
-           img: Union[str, 'np.ndarray'], work_dir: str, device: str = 'cpu') -> list[str]:
+           img: Union[str, 'np.ndarray'], work_dir: str, device: str = 'cpu',
+           calib_images: int = CALIB_IMAGES, calib_split: str = CALIB_SPLIT) -> list[str]:
     """ONNX export (``torch2onnx``, traced on ``img``) and conversion to the deploy
-    config's backend (``to_backend``; nothing to convert for onnxruntime).
+    config's backend (``to_backend``; nothing to convert for onnxruntime); for an int8
+    deploy config then the post-training quantization of the converted model
+    (:func:`litv2_mm.deployment.quantize.quantize_openvino`), calibrated on ``calib_images``
+    images of the model config's ``calib_split``.
 
     Returns:
         list of the backend's model files.
@@ -71,8 +112,18 @@ def export(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], ch
     deploy_cfg, model_cfg = load_configs(deploy_cfg, model_cfg)
     save_file = get_ir_config(deploy_cfg)['save_file']
     torch2onnx(img, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device=device)
-    return to_backend(get_backend(deploy_cfg), [osp.join(work_dir, save_file)],
-                      work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
+    files = to_backend(get_backend(deploy_cfg), [osp.join(work_dir, save_file)],
+                       work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
+    if precision(deploy_cfg) != 'int8':
+        return files
+    from .quantize import calibration_inputs, quantize_openvino
+    from mmengine.logging import print_log
+    inputs = calibration_inputs(model_cfg, deployed_data_preprocessor(deploy_cfg, model_cfg),
+                                calib_images, calib_split)
+    print_log(f'int8: NNCF post-training quantization, calibrated on {len(inputs)} images of '
+              f'the model config\'s {calib_split} split (its test pipeline)', logger='current')
+    out = osp.splitext(files[0])[0] + '_int8.xml'
+    return [quantize_openvino(files[0], out, inputs)]
 
 
 def unpadded_inputs(deploy_cfg: 'Config', model_cfg: 'Config') -> Callable[[dict], dict]:
@@ -133,18 +184,12 @@ def held_metrics(model_cfg: 'Config') -> tuple[str, ...]:
     return HELD_METRICS + (COCO_BREAKDOWN if two_stage else ())
 
 
-def is_held(name: str, held: Sequence[str] = HELD_METRICS) -> bool:
-    """Whether the metric ``name`` (e.g. ``coco/bbox_mAP``) is one of ``held``."""
-    return name.rsplit('/', 1)[-1] in held
-
-
-def compare_metrics(deployed: dict, pytorch: dict, tol: float = METRIC_TOL,
-                    held: Sequence[str] = HELD_METRICS
+def compare_metrics(deployed: dict, pytorch: dict, tolerance: dict[str, float],
                     ) -> list[tuple[str, Any, Any, float, Optional[bool]]]:
     """Rows (name, deployed, PyTorch, |difference|, ok) for every numeric metric of either;
-    ``ok`` is None for a metric not held to ``tol`` (not in ``held``; :func:`held_metrics`
-    gives a model's). The difference is in the metric's own unit; ``tol`` is a fraction
-    (:data:`PERCENT_METRICS`).
+    ``ok`` is None for a metric not held (not in ``tolerance``, {metric: largest allowed
+    difference}: :func:`tolerances`; names without their ``coco/`` prefix). The difference
+    is in the metric's own unit; the tolerances are fractions (:data:`PERCENT_METRICS`).
 
     A metric one side lacks is a failed row (difference ``inf``)."""
     rows = []
@@ -155,12 +200,13 @@ def compare_metrics(deployed: dict, pytorch: dict, tol: float = METRIC_TOL,
                 rows.append((name, a, b, float('inf'), False))
             continue
         diff = abs(float(a) - float(b))
-        scale = 0.01 if name.rsplit('/', 1)[-1] in PERCENT_METRICS else 1.
-        ok = diff * scale <= tol + ROUNDING if is_held(name, held) else None
+        short = name.rsplit('/', 1)[-1]
+        scale = 0.01 if short in PERCENT_METRICS else 1.
+        ok = diff * scale <= tolerance[short] + ROUNDING if short in tolerance else None
         rows.append((name, float(a), float(b), diff, ok))
     if not any(row[4] is not None for row in rows):
         raise ValueError(f'no metric to compare: the deployed model gave {sorted(deployed)}, '
-                         f'PyTorch {sorted(pytorch)} (held: {", ".join(held)})')
+                         f'PyTorch {sorted(pytorch)} (held: {", ".join(tolerance)})')
     return rows
 
 

@@ -62,6 +62,7 @@ from mmdeploy.pytorch.symbolics.grid_sampler import grid_sampler as mmdeploy_gri
 from mmdeploy.utils import get_ir_config, is_dynamic_shape
 from torch.onnx import symbolic_opset16
 
+from . import openvino_backend  # noqa: F401  (mmdeploy's openvino backend on OpenVINO >= 2024)
 from .exportable import adaptive_avg_pool2d, kept_mask
 
 if TYPE_CHECKING:

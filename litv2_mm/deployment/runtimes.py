@@ -41,15 +41,28 @@ def onnxruntime_session(path: Union[str, Path],
     return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
 
 
-def openvino_model(path: Union[str, Path],
-                   threads: Optional[int] = None) -> 'openvino.CompiledModel':
-    """The ONNX file ``path`` compiled by OpenVINO for the CPU, fp32 (no lower-precision
-    hint), on ``threads`` threads (default: torch's). Raises ImportError without openvino."""
+OPENVINO_PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
+
+
+def openvino_core_config(precision: str = 'fp32', threads: Optional[int] = None) -> dict:
+    """OpenVINO CPU compile options: ``precision`` 'fp32' or 'bf16' (the precision its float
+    layers run in: ``INFERENCE_PRECISION_HINT``), ``threads`` (default: torch's)."""
+    if precision not in OPENVINO_PRECISION_HINTS:
+        raise ValueError(f'OpenVINO runs float layers in {sorted(OPENVINO_PRECISION_HINTS)}, '
+                         f'got {precision!r}')
+    return {'INFERENCE_NUM_THREADS': threads or torch.get_num_threads(),
+            'INFERENCE_PRECISION_HINT': OPENVINO_PRECISION_HINTS[precision]}
+
+
+def openvino_model(path: Union[str, Path], threads: Optional[int] = None,
+                   precision: str = 'fp32') -> 'openvino.CompiledModel':
+    """The ONNX file or OpenVINO IR ``path`` compiled by OpenVINO for the CPU, its float layers
+    in ``precision`` ('fp32' or 'bf16'; an int8 IR's quantized layers run in int8 either
+    way), on ``threads`` threads (default: torch's). Raises ImportError without openvino."""
     import openvino as ov
     core = ov.Core()
-    config = {'INFERENCE_NUM_THREADS': threads or torch.get_num_threads(),
-              'INFERENCE_PRECISION_HINT': 'f32'}
-    return core.compile_model(core.read_model(str(path)), 'CPU', config)
+    return core.compile_model(core.read_model(str(path)), 'CPU',
+                              openvino_core_config(precision, threads))
 
 
 def run_onnxruntime(session: 'onnxruntime.InferenceSession',

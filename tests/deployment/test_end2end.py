@@ -19,7 +19,9 @@ import pytest
 import torch
 
 from litv2_mm.apis import init_model
-from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs, unpadded_inputs
+from litv2_mm.config import load_tool_config
+from litv2_mm.deployment.end2end import (METRIC_TOL, export, load_configs, precision,
+                                         unpadded_inputs)
 
 pytest.importorskip('mmdeploy')
 onnx = pytest.importorskip('onnx')
@@ -342,40 +344,77 @@ def test_upernet_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_ro
 
 
 @SLOW
-@pytest.mark.parametrize('trained,task,metric,shape', [
-    ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'dynamic'),
-    ('trained_sem_fpn', 'segmentation', 'mIoU', 'static'),
-    ('trained_upernet', 'segmentation', 'mIoU', 'dynamic'),
+@pytest.mark.parametrize('trained,task,metric,deploy', [
+    ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'onnxruntime_dynamic'),
+    ('trained_sem_fpn', 'segmentation', 'mIoU', 'onnxruntime_static'),
+    ('trained_upernet', 'segmentation', 'mIoU', 'onnxruntime_dynamic'),
+    ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'openvino-int8_dynamic'),
+    ('trained_sem_fpn', 'segmentation', 'mIoU', 'openvino-int8_dynamic'),
+    ('trained_upernet', 'segmentation', 'mIoU', 'openvino-bf16_dynamic'),
 ])
-def test_deploy_tool_gives_the_metrics_of_pytorch(trained, task, metric, shape, repo_root,
+def test_deploy_tool_gives_the_metrics_of_pytorch(trained, task, metric, deploy, repo_root,
                                                   tmp_path, run_tool, request):
+    """fp32 within 0.002, int8 (calibrated on 32 training images) and bf16 within 0.01 box
+    AP and 0.5 points of mIoU (end2end.tolerances)."""
+    from litv2_mm.deployment.end2end import LOW_PRECISION_TOL
     cfg, checkpoint, _ = request.getfixturevalue(trained)
     work = tmp_path / 'deploy'
-    out = run_tool('deployment/deploy.py', deploy_config(repo_root, task, shape), cfg,
-                   checkpoint, '--work-dir', work, timeout=1200).stdout
-    assert 'OK: every held metric of the onnxruntime model is within 0.002 of PyTorch' in out
-    result = json.load(open(work / 'metrics.json'))
-    deployed, pytorch = result['onnxruntime'][metric], result['pytorch'][metric]
-    assert pytorch > 0 and abs(deployed - pytorch) <= METRIC_TOL, (deployed, pytorch)
-    for model in ('onnxruntime', 'pytorch'):  # mmseg's visualizer writes output_<model>_0.png
+    result = run_tool('deployment/deploy.py',
+                      osp.join(repo_root, 'configs', 'deploy', f'{task}_{deploy}.py'), cfg,
+                      checkpoint, '--work-dir', work, '--calib-images', '32', timeout=1200)
+    out, log = result.stdout, result.stdout + result.stderr
+    backend = deploy.split('_')[0].replace('-', ' ')
+    assert f'OK: every held metric of the {backend} model is within its tolerance' in out
+    metrics = json.load(open(work / 'metrics.json'))
+    deployed, pytorch = metrics[backend][metric], metrics['pytorch'][metric]
+    tol = METRIC_TOL if backend == 'onnxruntime' else LOW_PRECISION_TOL[metric.split('/')[-1]]
+    scale = 0.01 if metric == 'mIoU' else 1
+    assert pytorch > 0 and abs(deployed - pytorch) * scale <= tol + 1e-9, (deployed, pytorch)
+    name = backend.replace(' ', '-')
+    for model in (name, 'pytorch'):  # mmseg's visualizer writes output_<model>_0.png
         pictures = glob.glob(str(work / f'output_{model}*'))
         assert pictures and all(osp.getsize(p) > 0 for p in pictures), model
         assert pictures[0] in out
+    if 'int8' in deploy:
+        assert osp.isfile(work / 'end2end_int8.xml')
+        assert 'calibrated on 32 images of the model config\'s train split' in log
 
 
 def test_metrics_are_compared_in_their_units():
-    from litv2_mm.deployment.end2end import compare_metrics
+    from litv2_mm.deployment.end2end import HELD_METRICS, compare_metrics
+    fp32 = dict.fromkeys(HELD_METRICS, METRIC_TOL)
     rows = {row[0]: row[1:] for row in compare_metrics(
         {'coco/bbox_mAP': 0.063, 'coco/bbox_mAP_50': 0.224, 'mIoU': np.float32(76.2)},
         {'coco/bbox_mAP': 0.061, 'coco/bbox_mAP_50': 0.219, 'mIoU': np.float64(76.0),
-         'coco/segm_mAP': 0.1})}
+         'coco/segm_mAP': 0.1}, fp32)}
     assert rows['coco/bbox_mAP'][3] is True  # 0.002 apart, rounded to 3 decimals: held, ok
     assert rows['coco/bbox_mAP_50'][3] is None  # shown, not held
     assert rows['mIoU'][3] is True  # 0.2 points = 0.002
     assert rows['coco/segm_mAP'][3] is False  # one side lacks it
-    assert compare_metrics({'mIoU': 70.}, {'mIoU': 70.3})[0][4] is False
+    assert compare_metrics({'mIoU': 70.}, {'mIoU': 70.3}, fp32)[0][4] is False
     with pytest.raises(ValueError, match='no metric to compare'):
-        compare_metrics({'coco/bbox_mAP_s': 0.1}, {'coco/bbox_mAP_s': 0.1})
+        compare_metrics({'coco/bbox_mAP_s': 0.1}, {'coco/bbox_mAP_s': 0.1}, fp32)
+
+
+def test_bf16_and_int8_deployments_hold_ap_to_001_and_miou_to_half_a_point(repo_root):
+    from mmdeploy.utils import load_config
+
+    from litv2_mm.deployment.end2end import LOW_PRECISION_TOL, compare_metrics, tolerances
+    model_cfg = load_tool_config(osp.join(repo_root, 'configs/mask_rcnn/litv2_s_1x_synthetic.py'))
+    for name in ('instance-seg_openvino-int8_dynamic.py', 'instance-seg_openvino-bf16_dynamic.py'):
+        deploy_cfg, = load_config(osp.join(repo_root, 'configs', 'deploy', name))
+        assert tolerances(deploy_cfg, model_cfg) == LOW_PRECISION_TOL
+        assert tolerances(deploy_cfg, model_cfg, 0.02) == dict.fromkeys(LOW_PRECISION_TOL, 0.02)
+    rows = {row[0]: row[4] for row in compare_metrics(
+        {'coco/bbox_mAP': 0.080, 'coco/segm_mAP': 0.078, 'coco/bbox_mAP_l': 0.3, 'mIoU': 75.6,
+         'mAcc': 80.},
+        {'coco/bbox_mAP': 0.089, 'coco/segm_mAP': 0.090, 'coco/bbox_mAP_l': 0.2, 'mIoU': 76.2,
+         'mAcc': 83.}, LOW_PRECISION_TOL)}
+    assert rows == {'coco/bbox_mAP': True, 'coco/segm_mAP': False, 'coco/bbox_mAP_l': None,
+                    'mIoU': False, 'mAcc': None}
+    deploy_cfg, = load_config(osp.join(repo_root, 'configs/deploy/'
+                                                  'instance-seg_onnxruntime_dynamic.py'))
+    assert set(tolerances(deploy_cfg, model_cfg).values()) == {METRIC_TOL}
 
 
 def test_a_two_stage_detector_is_held_to_every_coco_metric():
@@ -389,20 +428,23 @@ def test_a_two_stage_detector_is_held_to_every_coco_metric():
     assert held_metrics(Config(dict(model=dict(bbox_head=dict(type='RetinaHead'))))) == (
         HELD_METRICS)
     row, = compare_metrics({'coco/bbox_mAP_l': 0.351}, {'coco/bbox_mAP_l': 0.374},
-                           held=two_stage)
+                           dict.fromkeys(two_stage, METRIC_TOL))
     assert row[4] is False
 
 
 def test_every_deploy_config_loads_with_the_rewrites(repo_root):
     from mmdeploy.utils import get_backend, get_codebase, get_ir_config, load_config
     paths = sorted(glob.glob(osp.join(repo_root, 'configs', 'deploy', '*.py')))
-    assert len(paths) == 9
+    assert len(paths) == 15
     for path in paths:
         cfg, = load_config(path)
         assert cfg.custom_imports['imports'] == ['litv2_mm.deployment.rewriters'], path
         assert get_ir_config(cfg)['opset_version'] == 17, path
         name = osp.basename(path)
-        assert get_backend(cfg).value == name.split('_')[1], path
+        backend = name.split('_')[1]
+        assert get_backend(cfg).value == backend.split('-')[0], path
+        if backend.startswith('openvino'):
+            assert precision(cfg) == (backend.split('-') + ['fp32'])[1], path
         assert get_codebase(cfg).value == ('mmseg' if name.startswith('segmentation')
                                            else 'mmdet'), path
         dynamic = 'dynamic' in name
