@@ -33,7 +33,7 @@ STACK_PINS=(
   mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
   "pycocotools>=2.0.7" ftfy regex "numpy>=1.24,<2.4" "setuptools>=77.0.3,<81"
   "matplotlib>=3.7" "scipy>=1.10" "shapely>=2.0" "terminaltables>=3.1"
-  "onnx>=1.16" "onnxruntime>=1.18" "openvino>=2024.0"
+  "onnx>=1.16" "onnxruntime>=1.18" "openvino>=2024.0" "nncf>=3.0"
   "pytest>=7" "hypothesis>=6" "ruff>=0.6" "isort>=5.12"
 )
 # mmdeploy's wheel pins protobuf<=3.20.2, which onnx >= 1.16 cannot use (it needs protobuf 4+;
@@ -131,7 +131,7 @@ import importlib
 import torch, torchvision
 mods = ['mmengine', 'mmcv', 'mmcv.ops', 'mmdet', 'mmdet.models', 'mmseg', 'mmseg.models',
         'mmpretrain', 'mmpretrain.models', 'pycocotools.coco', 'pkg_resources', 'onnxruntime',
-        'openvino', 'mmdeploy', 'mmdeploy.apis', 'litv2_mm']
+        'openvino', 'nncf', 'mmdeploy', 'mmdeploy.apis', 'litv2_mm']
 versions = {}
 for m in mods:
     mod = importlib.import_module(m)

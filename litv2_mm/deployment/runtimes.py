@@ -7,7 +7,7 @@ docs/deployment.md): :func:`openvino_model` reads the ONNX file with OpenVINO's 
 """
 import os.path as osp
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -55,14 +55,18 @@ def openvino_core_config(precision: str = 'fp32', threads: Optional[int] = None)
 
 
 def openvino_model(path: Union[str, Path], threads: Optional[int] = None,
-                   precision: str = 'fp32') -> 'openvino.CompiledModel':
+                   precision: str = 'fp32',
+                   shape: Optional[Sequence[int]] = None) -> 'openvino.CompiledModel':
     """The ONNX file or OpenVINO IR ``path`` compiled by OpenVINO for the CPU, its float layers
     in ``precision`` ('fp32' or 'bf16'; an int8 IR's quantized layers run in int8 either
-    way), on ``threads`` threads (default: torch's). Raises ImportError without openvino."""
+    way), on ``threads`` threads (default: torch's), for the static input ``shape`` if given
+    (else the model's, dynamic or not). Raises ImportError without openvino."""
     import openvino as ov
     core = ov.Core()
-    return core.compile_model(core.read_model(str(path)), 'CPU',
-                              openvino_core_config(precision, threads))
+    model = core.read_model(str(path))
+    if shape is not None:
+        model.reshape({model.inputs[0].get_any_name(): ov.PartialShape(list(shape))})
+    return core.compile_model(model, 'CPU', openvino_core_config(precision, threads))
 
 
 def run_onnxruntime(session: 'onnxruntime.InferenceSession',

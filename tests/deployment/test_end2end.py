@@ -350,6 +350,8 @@ def test_upernet_deploys_with_the_class_maps_of_pytorch(shape, repo_root, ade_ro
     ('trained_upernet', 'segmentation', 'mIoU', 'onnxruntime_dynamic'),
     ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'openvino-int8_dynamic'),
     ('trained_sem_fpn', 'segmentation', 'mIoU', 'openvino-int8_dynamic'),
+    ('trained_upernet', 'segmentation', 'mIoU', 'openvino-int8_dynamic'),
+    ('trained_retinanet', 'detection', 'coco/bbox_mAP', 'openvino-bf16_dynamic'),
     ('trained_upernet', 'segmentation', 'mIoU', 'openvino-bf16_dynamic'),
 ])
 def test_deploy_tool_gives_the_metrics_of_pytorch(trained, task, metric, deploy, repo_root,
