@@ -4,8 +4,10 @@ bf16 and int8, side by side in one run (issue 30, point 3).
 Per model (:data:`WHOLE_MODELS`: RetinaNet and Mask R-CNN LITv2-S at 800 x 1333, Semantic FPN
 and UperNet LITv2-S at 512 x 512, batch 1; random weights, seeded) the rows are:
 
-- ``pytorch`` fp32 and bf16 (``torch.autocast`` on the CPU, as ``--amp`` tests): mmdeploy's
-  PyTorch model's ``test_step`` on the raw image (data preprocessor, model, post-processing
+- ``pytorch`` fp32 and bf16 (what ``--amp`` runs on the CPU:
+  :func:`litv2_mm.engine.amp.autocast_features`, the feature extractor under bf16 autocast,
+  the heads in fp32, as mmcv's CPU NMS and RoIAlign need): mmdeploy's PyTorch model's
+  ``test_step`` on the raw image (data preprocessor, model, post-processing
   and rescaling: what a user's call costs), mode ``eager``;
 - ``onnxruntime`` fp32 and int8 (ONNX Runtime's own static quantization, QDQ, Conv / MatMul /
   Gemm, per channel) and ``openvino`` fp32, bf16 (its inference-precision hint) and int8
@@ -25,12 +27,14 @@ import os
 import os.path as osp
 import statistics
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..engine.amp import autocast_features
 from .benchmark import time_interleaved
 from .speed_table import SpeedRow, cpu_model, utc_now, versions
 
@@ -139,7 +143,7 @@ def model_steps(name: str, spec: WholeModel, work_dir: str, seed: int = 0,
 
     def pytorch_step(bf16: bool) -> Callable[[], Any]:
         def step() -> Any:
-            with torch.no_grad(), torch.autocast('cpu', torch.bfloat16, enabled=bf16):
+            with torch.no_grad(), (autocast_features(pytorch) if bf16 else nullcontext()):
                 return pytorch.test_step(raw)
         return step
 
