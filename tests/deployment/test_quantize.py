@@ -142,3 +142,18 @@ def test_calibration_images_come_from_the_training_split(repo_root, coco_root):
     with pytest.raises(ValueError, match='no nonexistent_dataloader'):
         calibration_inputs(model_cfg, preprocess, 1, split='nonexistent')
 
+
+
+def test_deploy_tool_checks_its_calibration_flags(load_tool, repo_root, capsys):
+    tool = load_tool('deployment/deploy')
+    cfgs = [osp.join(repo_root, 'configs/deploy/detection_openvino-int8_dynamic.py'),
+            osp.join(repo_root, 'configs/retinanet/litv2_s_1x_synthetic.py'), 'model.pth']
+    args = tool.parse_args(cfgs)
+    assert (args.calib_images, args.calib_split, args.tol) == (128, 'train', None)
+    for flags, message in ((['--calib-images', '0'], '--calib-images must be >= 1'),
+                           (['--calib-split', 'holdout'], 'invalid choice'),
+                           (['--tol', '-1'], '--tol must be >= 0')):
+        with pytest.raises(SystemExit) as exit:
+            tool.parse_args(cfgs + flags)
+        assert exit.value.code == 2
+        assert message in capsys.readouterr().err
