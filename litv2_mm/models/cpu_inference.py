@@ -90,10 +90,13 @@ def inference_dtype(x: torch.Tensor, module: nn.Module) -> Optional[torch.dtype]
     """The dtype in which the speed-ups compute ``module``'s forward on ``x``, or None where
     its plain forward runs. They apply to a module whose ``cpu_speedups`` is on, in eval mode
     (dropout and drop path off), in CPU inference (no autograd: the chunks are written into
-    preallocated buffers), not under a tracer (which should record the plain ops): in fp32
-    for an fp32 ``x`` without autocast, in bf16 under CPU autocast to bf16."""
+    preallocated buffers), not under a tracer or ``torch.compile`` (which should record the
+    plain ops: inductor makes its own fusions, and the fused conv + GELU's stride-preserving
+    output has no matching fake kernel), in fp32 for an fp32 ``x`` without autocast, in bf16
+    under CPU autocast to bf16."""
     if (not module.cpu_speedups or torch.is_grad_enabled() or module.training
-            or x.device.type != 'cpu' or x.dtype != torch.float32 or torch.jit.is_tracing()):
+            or x.device.type != 'cpu' or x.dtype != torch.float32 or torch.jit.is_tracing()
+            or torch.compiler.is_compiling()):
         return None
     if not torch.is_autocast_enabled('cpu'):
         return torch.float32

@@ -163,3 +163,30 @@ def test_backbone_in_bf16_with_speed_ups_equals_the_plain_backbone_in_bf16():
     for i, (a, b, c) in enumerate(zip(fast, plain, fp32)):
         assert_rel_close(a.float(), b.float(), 3e-2, f'output {i}, fast vs plain bf16')
         assert_rel_close(a.float(), c, 3e-2, f'output {i}, fast bf16 vs fp32')
+
+
+def test_torch_compile_records_the_plain_forward(monkeypatch):
+    """Under torch.compile the layers take their plain forward (inductor fuses it itself; the
+    fused conv + GELU of the fast path has no fake kernel for its channels-last output)."""
+    model = LITv2(arch=TINY).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert cpu_inference.inference_dtype(x, model.layers[0].blocks[0]) == torch.float32
+        monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+        assert cpu_inference.inference_dtype(x, model.layers[0].blocks[0]) is None
+
+
+@pytest.mark.slow
+def test_a_compiled_backbone_runs_where_the_speed_ups_take_row_bands():
+    # torch.compile of LITv2-S where its blocks run in row bands (here, and at 800 x 1344)
+    # failed in the fast path's fused conv + GELU with dynamic shapes ("expected size
+    # 384==384, stride 5456==1"; 2 min 20 s to fail, 2026-12-07)
+    torch.manual_seed(0)
+    model = LITv2(arch='small').eval()
+    x = torch.randn(1, 3, *BANDS)
+    with torch.no_grad():
+        with cpu_inference.cpu_speedups(False, model):
+            plain = model(x)
+        compiled = torch.compile(model, dynamic=True)(x)
+    for i, (a, b) in enumerate(zip(compiled, plain)):
+        assert_rel_close(a, b, msg=f'output {i}')
