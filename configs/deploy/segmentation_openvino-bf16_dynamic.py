@@ -1,4 +1,5 @@
-# OpenVINO, bf16, dynamic batch and image size, Semantic FPN, UperNet: the float layers run in bf16 where
-# the CPU has bf16 instructions (OpenVINO's INFERENCE_PRECISION_HINT; fp32 elsewhere).
+# OpenVINO, bf16, dynamic batch and image size; Semantic FPN, UperNet.
+# The float layers run in bf16 where the CPU has bf16 instructions (OpenVINO's
+# INFERENCE_PRECISION_HINT; fp32 elsewhere).
 _base_ = ['./_base_/dynamic_segmentation.py']
 backend_config = dict(type='openvino', precision='bf16')

@@ -116,8 +116,9 @@ def export(deploy_cfg: Union[str, 'Config'], model_cfg: Union[str, 'Config'], ch
                        work_dir=work_dir, deploy_cfg=deploy_cfg, device=device)
     if precision(deploy_cfg) != 'int8':
         return files
-    from .quantize import calibration_inputs, quantize_openvino
     from mmengine.logging import print_log
+
+    from .quantize import calibration_inputs, quantize_openvino
     inputs = calibration_inputs(model_cfg, deployed_data_preprocessor(deploy_cfg, model_cfg),
                                 calib_images, calib_split)
     print_log(f'int8: NNCF post-training quantization, calibrated on {len(inputs)} images of '

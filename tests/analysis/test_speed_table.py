@@ -6,8 +6,7 @@ import os.path as osp
 
 import pytest
 
-from litv2_mm.analysis.speed_table import (FIELDS, SpeedRow, backbone_rows, read_csv,
-                                           write_csv)
+from litv2_mm.analysis.speed_table import FIELDS, SpeedRow, backbone_rows, read_csv, write_csv
 
 TINY_RUN = ['--archs', 'litv2_s', '--shapes', '64x64', '--batches', '1', '--precisions', 'fp32',
             '--no-compile', '--runs', '1', '--warmup', '0', '--no-memory', '--parts',

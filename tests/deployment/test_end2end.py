@@ -20,8 +20,7 @@ import torch
 
 from litv2_mm.apis import init_model
 from litv2_mm.config import load_tool_config
-from litv2_mm.deployment.end2end import (METRIC_TOL, export, load_configs, precision,
-                                         unpadded_inputs)
+from litv2_mm.deployment.end2end import METRIC_TOL, export, load_configs, precision, unpadded_inputs
 
 pytest.importorskip('mmdeploy')
 onnx = pytest.importorskip('onnx')

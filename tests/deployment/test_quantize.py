@@ -23,9 +23,10 @@ ov = pytest.importorskip('openvino')
 pytest.importorskip('nncf')
 pytest.importorskip('mmdeploy')
 
-from litv2_mm.deployment.openvino_backend import (OpenVINOCoreWrapper,  # noqa: E402
-                                                  backend_precision, onnx_to_openvino)
-from litv2_mm.deployment.quantize import calibration_inputs, quantize_openvino  # noqa: E402
+backend = pytest.importorskip('litv2_mm.deployment.openvino_backend')
+quantize = pytest.importorskip('litv2_mm.deployment.quantize')
+OpenVINOCoreWrapper, onnx_to_openvino = backend.OpenVINOCoreWrapper, backend.onnx_to_openvino
+calibration_inputs, quantize_openvino = quantize.calibration_inputs, quantize.quantize_openvino
 
 # int8 against fp32, per stage output: cosine similarity and relative L2 error of the whole
 # map (8-bit activations and weights of a random tiny network, calibrated on 8 random inputs
@@ -96,9 +97,10 @@ def test_the_openvino_wrapper_runs_the_ir_in_its_precision(tiny_backbone, precis
 
 
 def test_mmdeploy_builds_the_openvino_backend_of_the_current_api(tiny_backbone, tmp_path):
-    import litv2_mm.deployment.rewriters  # noqa: F401  (what every deploy config imports)
     from mmdeploy.backend.base import get_backend_manager
     from mmengine.config import Config
+
+    import litv2_mm.deployment.rewriters  # noqa: F401  (what every deploy config imports)
     _, names, xml, _ = tiny_backbone
     manager = get_backend_manager('openvino')
     cfg = Config(dict(backend_config=dict(type='openvino', precision='bf16')))
@@ -116,7 +118,8 @@ def test_mmdeploy_builds_the_openvino_backend_of_the_current_api(tiny_backbone, 
         manager.build_wrapper([xml], 'cpu', None, names, Config(dict(
             backend_config=dict(type='openvino', precision='int8'))))
     with pytest.raises(ValueError, match='backend_config.precision'):
-        backend_precision(Config(dict(backend_config=dict(type='openvino', precision='fp16'))))
+        backend.backend_precision(
+            Config(dict(backend_config=dict(type='openvino', precision='fp16'))))
     with pytest.raises(ValueError, match='runs on the CPU'):
         manager.build_wrapper([xml], 'cuda:0', None, names, cfg)
 

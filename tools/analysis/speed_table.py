@@ -33,8 +33,7 @@ import sys
 
 from litv2_mm.analysis.model_specs import ARCH_SPECS
 from litv2_mm.analysis.speed_table import (FIELDS, backbone_rows, default_batch, format_float,
-                                           format_markdown, plot, read_csv, read_header,
-                                           write_csv)
+                                           format_markdown, plot, read_csv, read_header, write_csv)
 from litv2_mm.models.cpu_inference import cpu_bf16
 
 LITV2_ARCHS = [a for a in ARCH_SPECS if a.startswith('litv2_')]

@@ -38,8 +38,8 @@ from mmengine.config import DictAction
 from litv2_mm.apis import init_model
 from litv2_mm.checkpoint import TRUSTED_PREFIX, check_checkpoint_file
 from litv2_mm.config import load_tool_config
-from litv2_mm.deployment.end2end import (compare_metrics, draw, evaluate, export,
-                                         first_test_image, load_configs, precision, tolerances)
+from litv2_mm.deployment.end2end import (compare_metrics, draw, evaluate, export, first_test_image,
+                                         load_configs, precision, tolerances)
 from litv2_mm.deployment.quantize import CALIB_IMAGES, CALIB_SPLIT
 
 
