@@ -41,6 +41,7 @@ def test_csv_round_trip(tmp_path):
     assert read_csv(str(path)) == rows
 
 
+@pytest.mark.slow  # a subprocess that times a backbone (4-7 s)
 def test_cli_writes_every_field(run_tool, tmp_path):
     before = today_utc()
     out = tmp_path / 'speed.csv'

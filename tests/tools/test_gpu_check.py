@@ -33,6 +33,7 @@ def cpu_run(tmp_path_factory, repo_root):
     return proc, out
 
 
+@pytest.mark.slow  # the kit's whole CPU run (40 s)
 def test_the_cpu_run_passes_and_writes_its_report(cpu_run):
     proc, out = cpu_run
     assert proc.returncode == 0, proc.stdout[-4000:]
@@ -45,6 +46,7 @@ def test_the_cpu_run_passes_and_writes_its_report(cpu_run):
     assert 'skipped: skipped' not in markdown
 
 
+@pytest.mark.slow  # the kit's whole CPU run (40 s)
 def test_the_cpu_run_reports_every_check(cpu_run):
     report = json.loads((cpu_run[1] / 'report.json').read_text())
     checks = {(c['section'], c['name']): c for c in report['checks']}
@@ -71,6 +73,7 @@ def test_the_cpu_run_reports_every_check(cpu_run):
         'values']['exit_status'] == 75
 
 
+@pytest.mark.slow  # the kit's whole CPU run (40 s)
 def test_the_cpu_run_times_every_model_and_precision(cpu_run):
     report = json.loads((cpu_run[1] / 'report.json').read_text())
     rows = {(r['model'], r['precision'], r['mode']): r for r in report['throughput']}
