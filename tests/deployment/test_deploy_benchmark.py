@@ -17,6 +17,7 @@ def table_rows(text):
 
 
 @pytest.mark.slow  # exports and runs LITv2-S in every runtime
+@pytest.mark.openvino_in_process
 def test_backbone_rows_agree_with_pytorch(load_tool, tmp_path, capsys):
     tool = load_tool('analysis/deploy_benchmark')
     assert tool.main(['--shape', '64', '96', '--no-detector', '--runs', '1', '--warmup', '0',

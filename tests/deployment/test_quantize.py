@@ -19,6 +19,7 @@ from litv2_mm.deployment import export_onnx
 
 from helpers import TINY
 
+pytestmark = pytest.mark.openvino_in_process
 ov = pytest.importorskip('openvino')
 pytest.importorskip('nncf')
 pytest.importorskip('mmdeploy')
